@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Extra tokenizer parity cases from OpenAI's reference CLIP tokenizer (our own script; it imports the reference).
 
-Usage (Debian's python3 with python3-regex; the reference sources from github.com/openai/CLIP):
-  /usr/bin/python3 tools/make_tokenizer_fixtures.py --clip-src /tmp/clipref \
+Usage (python3 with the `regex` and `ftfy` 6.3.1 packages; the reference sources from github.com/openai/CLIP,
+commit d05afc4, with `clip/simple_tokenizer.py` under --clip-src):
+  python3 tools/make_tokenizer_fixtures.py --clip-src /tmp/clipref \
       --out packages/tokenizer/src/__fixtures__/tokenizer-extra.json
 
-ftfy is not installable on this machine, so `ftfy.fix_text` is replaced by the identity, and the script asserts
-that every case is one ftfy leaves alone (NFC, no mojibake/curly quotes/ligatures/wide forms/controls, HTML entities
-nested at most twice), as the shared fixture's README does for its own cases.
+Without ftfy installed, `ftfy.fix_text` is replaced by the identity and the output says so (then only cases that
+ftfy leaves alone are meaningful). The committed file was made with ftfy 6.3.1.
 """
 import argparse, json, sys, types, unicodedata
 
@@ -109,6 +109,7 @@ def main():
         "reference": "github.com/openai/CLIP d05afc436d78f1c48dc0dbf8e5980a9d471f35f6 (simple_tokenizer.py, clip.tokenize)",
         "python": sys.version.split()[0],
         "unicodedata": unicodedata.unidata_version,
+        "regex": __import__("regex").__version__,
         "ftfy": ftfy_version or "not installed: identity stub (cases are ftfy-invariant)",
         "cases": out,
         "decode": decode_out,
