@@ -11,7 +11,7 @@ import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import type * as TokenizerPackage from "../src/index.js";
 
 export type Api = typeof TokenizerPackage;
-export type ClipTokenizer = InstanceType<Api["ClipTokenizer"]>;
+export type ClipTokenizer = TokenizerPackage.ClipTokenizer;
 export type { HfTokenizer };
 
 export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -145,4 +145,40 @@ export function formatRate(value: number): string {
 export function formatIds(ids: ArrayLike<number>, max = 40): string {
   const list = Array.from(ids).slice(0, max).join(", ");
   return `[${list}${ids.length > max ? `, … (${ids.length} ids)` : ""}]`;
+}
+
+/** Our `tokenizer.json` for the tokenizer's vocabulary (`ClipTokenizer.save("tokenizer.json")`, i.e. `toHfTokenizerJson`). */
+export function tokenizerJsonOf(tokenizer: ClipTokenizer): string {
+  const saved = tokenizer.save("tokenizer.json");
+  if (saved.format !== "tokenizer.json") throw new Error(`save("tokenizer.json") returned format ${saved.format}`);
+  return saved.files["tokenizer.json"];
+}
+
+/** The installed `@huggingface/tokenizers` version (its package.json is not in its exports map). */
+export function peerVersion(): string {
+  try {
+    const require = createRequire(import.meta.url);
+    const main = require.resolve("@huggingface/tokenizers");
+    const packageJson = join(dirname(main), "..", "package.json");
+    return (JSON.parse(readFileSync(packageJson, "utf8")) as { version: string }).version;
+  } catch {
+    return "(version unknown)";
+  }
+}
+
+/**
+ * Raises the capacity of the peer's BPE word cache (an LRU of 10,000 words by default, fewer than the distinct
+ * words of the corpus), to measure the peer at its best. Returns false if the peer has no such cache.
+ */
+export function enlargePeerCache(peer: HfTokenizer, capacity: number): boolean {
+  const model = peer.model as unknown as { cache?: { capacity?: unknown } } | null;
+  if (typeof model?.cache?.capacity !== "number") return false;
+  model.cache.capacity = capacity;
+  return true;
+}
+
+/** The peer's default BPE word-cache capacity (10,000 in 0.2.0), if it has one. */
+export function peerCacheCapacity(peer: HfTokenizer): number | undefined {
+  const capacity = (peer.model as unknown as { cache?: { capacity?: unknown } } | null)?.cache?.capacity;
+  return typeof capacity === "number" ? capacity : undefined;
 }

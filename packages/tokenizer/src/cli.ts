@@ -96,8 +96,9 @@ async function main(): Promise<void> {
   }
 
   const tok = await loadTokenizer(values);
-  const print = (object: Record<string, unknown>, lines: string[]) =>
+  const print = (object: Record<string, unknown>, lines: string[]): void => {
     process.stdout.write(values.json ? `${JSON.stringify(object)}\n` : `${lines.join("\n")}\n`);
+  };
 
   if (values.decode) {
     const ids = positionals.flatMap((p) => p.split(/[\s,[\]]+/).filter(Boolean)).map(Number);

@@ -186,14 +186,15 @@ export class ClipTokenizer {
   }
 
   /** This vocabulary as files: OpenAI's merges file (`"bpe"`), Hugging Face `"hf"` or `"tokenizer.json"`. */
-  save(format: SavedVocabulary["format"]): SavedVocabulary {
+  save<F extends SavedVocabulary["format"]>(format: F): Extract<SavedVocabulary, { format: F }> {
+    const saved = (value: SavedVocabulary) => value as Extract<SavedVocabulary, { format: F }>;
     switch (format) {
       case "bpe":
-        return { format, files: { "bpe_simple_vocab.txt": toOpenAiBpe(this.vocabulary) } };
+        return saved({ format: "bpe", files: { "bpe_simple_vocab.txt": toOpenAiBpe(this.vocabulary) } });
       case "hf":
-        return { format, files: { "vocab.json": toHfVocabJson(this.vocabulary), "merges.txt": toHfMergesTxt(this.vocabulary) } };
+        return saved({ format: "hf", files: { "vocab.json": toHfVocabJson(this.vocabulary), "merges.txt": toHfMergesTxt(this.vocabulary) } });
       case "tokenizer.json":
-        return { format, files: { "tokenizer.json": toHfTokenizerJson(this.vocabulary) } };
+        return saved({ format: "tokenizer.json", files: { "tokenizer.json": toHfTokenizerJson(this.vocabulary) } });
       default:
         throw new RangeError(`Unknown vocabulary format ${JSON.stringify(format)}: expected "bpe", "hf" or "tokenizer.json"`);
     }

@@ -8,6 +8,10 @@
 export { ClipTokenizer, DEFAULT_CONTEXT_LENGTH } from "./clip-tokenizer.js";
 export type { ClipTokenizerOptions, SavedVocabulary, TokenizeOptions } from "./clip-tokenizer.js";
 
+// Training a vocabulary
+export { trainBpe } from "./trainer.js";
+export type { TrainBpeOptions } from "./trainer.js";
+
 // Text cleanup (the steps `encode` runs before BPE)
 export { cleanText } from "./text-cleanup.js";
 export { fixText } from "./ftfy.js";

@@ -29,9 +29,9 @@ describe("CLIP's default vocabulary", () => {
 });
 
 describe("formats round-trip CLIP's vocabulary", () => {
-  const hf = clip.save("hf").files as { "vocab.json": string; "merges.txt": string };
-  const tj = (clip.save("tokenizer.json").files as { "tokenizer.json": string })["tokenizer.json"];
-  const bpe = (clip.save("bpe").files as { "bpe_simple_vocab.txt": string })["bpe_simple_vocab.txt"];
+  const hf = clip.save("hf").files;
+  const tj = clip.save("tokenizer.json").files["tokenizer.json"];
+  const bpe = clip.save("bpe").files["bpe_simple_vocab.txt"];
   const enc = new TextEncoder();
 
   it.each([
@@ -87,7 +87,7 @@ describe("malformed vocabularies give errors that name the problem", () => {
   });
 
   it("a vocabulary without the byte symbols or specials is rejected when the tokenizer is built", () => {
-    const hf = clip.save("hf").files as { "vocab.json": string; "merges.txt": string };
+    const hf = clip.save("hf").files;
     const vocab = JSON.parse(hf["vocab.json"]) as Record<string, number>;
     const dropByte = Object.fromEntries(Object.entries(vocab).filter(([t]) => t !== "a").map(([t], i) => [t, i]));
     expect(() => ClipTokenizer.fromFiles({ vocab: dropByte, merges: "a b" })).toThrow('lacks the byte symbol "a" (byte 97)');
@@ -100,7 +100,7 @@ describe("malformed vocabularies give errors that name the problem", () => {
   });
 
   it("save('bpe') refuses a vocabulary whose layout a merges file cannot describe", () => {
-    const hf = clip.save("hf").files as { "vocab.json": string; "merges.txt": string };
+    const hf = clip.save("hf").files;
     const vocab = JSON.parse(hf["vocab.json"]) as Record<string, number>;
     const swapped = { ...vocab, "!": 1, '"': 0 };
     const tok = ClipTokenizer.fromFiles({ vocab: swapped, merges: hf["merges.txt"] });
