@@ -1,6 +1,12 @@
 /**
- * @proj/tensor-kernels — skeleton only. Nothing is implemented yet; see README.md and issue #4.
- *
- * Planned: fused `layerNorm`, `groupNorm` (+SiLU), flash-style `attention` and `linear` with fused activations: WGSL kernels on `tfjs-backend-webgpu`, fallbacks on `wasm` and `cpu`, gradients for training, and native CPU/CUDA kernels for Node (issues #4 and #6).
+ * @proj/tensor-kernels — fused kernels for the operations CLIP and unCLIP spend their time in, behind one op API.
+ * Each op runs our kernel on the active backend when `@proj/tensor-kernels/register` has registered one, and
+ * the plain tfjs composition otherwise.
  */
-export {};
+
+// Ops
+export { layerNorm, layerNormReference, LayerNorm } from "./ops/layer-norm.js";
+export type { LayerNormAttrs, LayerNormInputs, LayerNormOptions } from "./ops/layer-norm.js";
+
+// Dispatch
+export { hasKernel } from "./ops/dispatch.js";

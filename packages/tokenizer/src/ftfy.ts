@@ -26,23 +26,6 @@ const CP1252_HIGH = [
   0, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0, 0x017e, 0x0178,
 ];
 
-/**
- * The byte each code unit below U+2123 stands for when UTF-8 was decoded as Latin-1 or as sloppy Windows-1252
- * (U+0000–U+00FF are both their own byte; the 27 Windows-1252 characters such as `€` their byte 0x80–0x9F); -1 if none.
- */
-const BYTE_OF: Int16Array = (() => {
-  const table = new Int16Array(0x2123).fill(-1);
-  for (let c = 0; c < 0x100; c++) table[c] = c;
-  CP1252_HIGH.forEach((cp, i) => {
-    if (cp !== 0) table[cp] = 0x80 + i;
-  });
-  return table;
-})();
-
-function byteOf(c: number): number {
-  return c < 0x2123 ? BYTE_OF[c]! : -1;
-}
-
 /** `fix_latin_ligatures`: the Latin ligatures and digraphs ftfy takes apart (others, such as æ and œ, stay). */
 const LIGATURES: ReadonlyMap<number, string> = new Map([
   [0x0132, "IJ"], [0x0133, "ij"], [0x0149, "\u02bcn"],
@@ -159,9 +142,8 @@ function unescapeHtml(text: string): string {
 /*
  * ftfy decides whether text needs its encoding fixed with a heuristic: the few hundred characters that UTF-8
  * mojibake is made of fall into categories, and some juxtapositions of categories — an accented small letter
- * directly followed by a currency sign, say — practically never occur in intended text. The categories below are
- * those of ftfy 6.3.1, restricted to the characters that Latin-1 and Windows-1252 produce (the only mojibake this
- * module decodes); `looksLikeMojibake` tests the juxtapositions ftfy documents as unlikely.
+ * directly followed by a currency sign, say — practically never occur in intended text. The categories are those
+ * of ftfy 6.3.1; `looksLikeMojibake` tests the juxtapositions that ftfy documents as unlikely.
  */
 const K_C1 = 1 << 0; // U+0080–U+009F, which nobody means to write any more
 const K_BAD = 1 << 1; // symbols that appear almost only in mojibake
@@ -170,37 +152,56 @@ const K_CURRENCY = 1 << 3;
 const K_OPENING = 1 << 4; // punctuation that opens something, and © (which precedes things)
 const K_CLOSING = 1 << 5; // punctuation that closes something, and ® ™ (which follow things)
 const K_NUMERIC = 1 << 6;
-const K_UPPER = 1 << 7; // accented capitals, except the O and U shapes that kaomoji are drawn with
-const K_LOWER = 1 << 8; // accented small letters, likewise
-const K_COMMON = 1 << 9; // characters common in every context: no-break space, soft hyphen, · ´ – — … ’
-const K_THORN = 1 << 10; // Þ, a capital letter that is common in its own right
+const K_KAOMOJI = 1 << 7; // the O and U shapes (and °) that emoticons are drawn with
+const K_UPPER = 1 << 8; // accented capitals, kaomoji shapes excepted
+const K_LOWER = 1 << 9; // accented small letters, likewise
+const K_UPPER_COMMON = 1 << 10; // Þ, Greek and Cyrillic capitals: common letters in their own right
+const K_LOWER_COMMON = 1 << 11; // Greek and Cyrillic small letters
+const K_BOX = 1 << 12; // box drawing
+const K_COMMON = 1 << 13; // characters common in every context: no-break space, soft hyphen, · ´ – — ― … ’
 
 const K_ACCENTED = K_UPPER | K_LOWER;
 const K_SYMBOL = K_OPENING | K_CLOSING | K_CURRENCY | K_NUMERIC | K_LAW;
 
-const CATEGORY: ReadonlyMap<number, number> = (() => {
+/** Categories of U+0000–U+25FF (where all but four categorised characters are), and of the four others. */
+const [CATEGORY_LOW, CATEGORY_HIGH] = (() => {
   const table = new Map<number, number>();
   const add = (bits: number, chars: string) => {
     for (const ch of chars) table.set(ch.charCodeAt(0), (table.get(ch.charCodeAt(0)) ?? 0) | bits);
   };
-  const span = (from: number, to: number) => String.fromCharCode(...Array.from({ length: to - from + 1 }, (_, k) => from + k));
-  add(K_C1, span(0x80, 0x9f));
-  add(K_BAD, "\u00a6\u00a4\u00a8\u00ac\u00af\u00b8\u0192\u02c6\u02dc\u2020\u2021\u2030\ufffd\u00aa\u00ba"); // ¦¤¨¬¯¸ƒˆ˜†‡‰�ªº
-  add(K_LAW, "\u00b6\u00a7"); // ¶§
-  add(K_CURRENCY, "\u00a2\u00a3\u00a5\u20ac"); // ¢£¥€
-  add(K_OPENING, "\u00a1\u00ab\u00bf\u00a9\u2018\u201a\u201c\u201e\u2022\u2039"); // ¡«¿©‘‚“„•‹
-  add(K_CLOSING, "\u00ae\u00bb\u201d\u203a\u2122"); // ®»”›™
-  add(K_NUMERIC, "\u00b2\u00b3\u00b9\u00b1\u00bc\u00bd\u00be\u00d7\u00b5\u00f7"); // ²³¹±¼½¾×µ÷
-  add(K_UPPER, span(0xc0, 0xd1) + "\u00d8\u00dc\u00dd\u0152\u0160\u0178\u017d"); // À–Ñ Ø Ü Ý Œ Š Ÿ Ž
-  add(K_LOWER, "\u00df" + span(0xe0, 0xf1) + "\u0153\u0161\u00fc\u017e"); // ß à–ñ œ š ü ž
-  add(K_COMMON, "\u00a0\u00ad\u00b7\u00b4\u2013\u2014\u2026\u2019");
-  add(K_THORN, "\u00de");
-  return table;
+  const span = (from: string, to: string) => {
+    let out = "";
+    for (let c = from.charCodeAt(0); c <= to.charCodeAt(0); c++) out += String.fromCharCode(c);
+    return out;
+  };
+  add(K_C1, span("\x80", "\x9f"));
+  add(K_BAD, "¦¤¨¬¯¸ƒˆˇ˘˛˜†‡‰⌐◊\ufffdªº");
+  add(K_LAW, "¶§");
+  add(K_CURRENCY, "¢£¥₧€");
+  add(K_OPENING, "¡«¿©΄΅‘‚“„•‹\uf8ff");
+  add(K_CLOSING, "®»˝”›™");
+  add(K_NUMERIC, "²³¹±¼½¾×µ÷⁄∂∆∏∑√∞∩∫≈≠≡≤≥№");
+  add(K_KAOMOJI, span("Ò", "Ö") + span("Ù", "Ü") + span("ò", "ö") + span("ø", "ü") + "ŐŌŪŲ°");
+  add(K_UPPER, span("À", "Ñ") + "ØÜÝĂĀĄĆČĎĐĘĚĒĖĞĢİĪĶĹĽŁĻŃŇŅŒŘŚŞŠŢŤŮŰŸŹŻŽҐ");
+  add(K_LOWER, "ß" + span("à", "ñ") + "ăąāćčďđęěēėğģįīķĺľłļœŕśşšťüźżžґﬁﬂ");
+  add(K_UPPER_COMMON, "Þ" + span("Α", "Ω") + "ΆΈΉΊΌΎΏΪΫ" + span("Ё", "Я"));
+  add(K_LOWER_COMMON, span("α", "ω") + "άέήίΰ" + span("а", "џ"));
+  add(K_BOX, "│┌┐┘├┤┬┼" + span("═", "╬") + "▀▄█▌▐░▒▓");
+  add(K_COMMON, "\u00a0\u00ad·´–—―…’");
+  const low = new Uint16Array(0x2600);
+  const high = new Map<number, number>();
+  for (const [c, bits] of table) {
+    if (c < low.length) low[c] = bits;
+    else high.set(c, bits);
+  }
+  return [low, high] as const;
 })();
 
 function categoryOf(c: number): number {
-  return c < 0x80 ? 0 : (CATEGORY.get(c) ?? 0);
+  return c < 0x2600 ? CATEGORY_LOW[c]! : c < 0xf8ff ? 0 : (CATEGORY_HIGH.get(c) ?? 0);
 }
+
+const codes = (chars: string): ReadonlySet<number> => new Set(Array.from(chars, (ch) => ch.charCodeAt(0)));
 
 function isAsciiLower(c: number): boolean {
   return c >= 0x61 && c <= 0x7a;
@@ -236,93 +237,179 @@ function isWordChar(s: string, i: number): boolean {
   return WORD_CHAR.test(s.slice(i, i + 2));
 }
 
-function oneOf(chars: string, c: number): boolean {
-  return c >= 0x80 && chars.includes(String.fromCharCode(c));
-}
+// Specific characters of the rules below.
+const A_CIRCUMFLEX = 0xc2; // Â
+const A_TILDE = 0xc3; // Ã
+const WIN1252_LEADS = codes("ÂÃÎÐ"); // the commonest first characters of Windows-1252 mojibake
+const WIN1252_SECONDS = codes("€œŠš¢£Ÿž\u00a0\u00ad®©°·»–—´");
+const SOUTH_ASIAN_SECONDS = codes("²µ¹¼½¾"); // after à: UTF-8 of Indic scripts
+const ARABIC_LEADS = codes("ØÙ");
+const ARABIC_SECONDS = codes("ŸŠ®°µ»");
+const MACROMAN_AFTER_ROOT = codes("±∂†≠®™´≤≥¥µø");
+const MACROMAN_AFTER_A_UMLAUT = codes("ìîïòôúùû†°¢π");
+const CYRILLIC_MOJIBAKE = codes("ВГРС");
+const GREEK_MOJIBAKE = codes("ΒΓΞΟ");
+const GREEK_AFTER_EURO = codes("™\u00a0Ά\u00ad®°");
 
 /** ftfy's `is_bad`: whether `s` contains any of the unlikely sequences. */
 function looksLikeMojibake(s: string): boolean {
-  let c1 = -1, c2 = -1, c3 = -1; // the previous three code units
+  let c1 = -1, c2 = -1, c3 = -1; // the previous three code units, nearest first
   let k1 = 0, k2 = 0; // and the categories of the previous two
-  for (let i = 0; i < s.length; i++, c3 = c2, c2 = c1, c1 = s.charCodeAt(i - 1), k2 = k1, k1 = categoryOf(c1)) {
+  for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     const k = categoryOf(c);
     if (k & K_C1) return true;
-    // Two characters in a row.
-    if (k1 !== 0) {
-      if (k & K_BAD && k1 & (K_BAD | K_ACCENTED | K_SYMBOL)) return true;
-      if (k1 & K_BAD && k & (K_ACCENTED | K_SYMBOL)) return true;
-      if (k & K_UPPER && k1 & (K_LOWER | K_CLOSING | K_CURRENCY | K_NUMERIC)) return true;
-      if (k & K_LOWER && k1 & (K_CLOSING | K_CURRENCY | K_NUMERIC)) return true;
-      if (k & K_CURRENCY && k1 & (K_LOWER | K_CLOSING)) return true;
-      if (k & (K_NUMERIC | K_LAW) && k1 & K_UPPER) return true;
-      if (k & K_OPENING && k1 & (K_CURRENCY | K_NUMERIC)) return true;
-      if (c === 0xb0 && k1 & K_UPPER) return true; // capital letter, degree sign
-      // The commonest Windows-1252 pairs: Â Ã Î Ð followed by a symbol or punctuation.
-      if (oneOf("ÂÃÎÐ", c1) && (k & (K_OPENING | K_CLOSING) || oneOf("€œŠš¢£Ÿž\u00a0\u00ad®©°·»–—´", c))) return true;
-      if (c1 === 0xd7 && (c === 0xb2 || c === 0xb3)) return true; // ×² ×³: Hebrew
-      if (c1 === 0xe0 && oneOf("²µ¹¼½¾", c)) return true; // à²: South Asian scripts
-      if ((c1 === 0x152 || c1 === 0x153) && !isAsciiLetter(c)) return true; // œ not followed by a Latin letter
-    }
-    // Three characters in a row.
-    if (i >= 2 && k1 !== 0) {
-      if (c1 === 0xde && k & K_BAD && isAsciiLetter(c2)) return true;
-      if (k1 & K_UPPER && k & K_CURRENCY && (isPythonSpace(c2) || isAsciiLower(c2))) return true;
-      if (k1 & K_UPPER && k & K_OPENING && isAsciiLower(c2)) return true;
-      if (k2 & (K_ACCENTED | K_CURRENCY | K_CLOSING) && k1 & K_OPENING && k & K_NUMERIC) return true;
-      if (k2 & (K_ACCENTED | K_CURRENCY | K_NUMERIC | K_LAW) && k1 & K_CLOSING && k & K_OPENING) return true;
-      if (k2 & K_ACCENTED && k1 & (K_OPENING | K_CLOSING) && isWordChar(s, i)) return true;
-      if (c2 === 0x201a && c1 === 0xc4 && oneOf("ìîïòôúùû†°¢", c)) return true; // MacRoman
-      if (c2 === 0x201a && (c1 === 0xe2 || c1 === 0xf3) && oneOf("àä°ê", c)) return true; // MacRoman
-      if (c1 === 0xc2 && (c === 0x20 || k & (K_OPENING | K_CLOSING)) && (k2 & K_CLOSING || isAsciiLower(c2) || ".,?!".includes(String.fromCharCode(c2)))) {
-        return true; // "Â" before something it would have been an encoding of
-      }
-    }
-    // "Ã " and "Â " where the space was a no-break space: "voilÃ le travail".
-    if (c === 0x20 && (c1 === 0xc3 || c1 === 0xc2)) {
-      if (i === 1 || isAsciiLower(c2) || (isPythonSpace(c2) && isAsciiLower(c3))) return true;
-    }
-    // Arabic in Windows-1252: two pairs of Ø/Ù and a symbol.
-    if (i >= 3 && (c3 === 0xd8 || c3 === 0xd9) && (c1 === 0xd8 || c1 === 0xd9) && isArabicTail(c2) && isArabicTail(c)) return true;
+    if (k1 !== 0 && rulesMatchAt(s, i, c, k, c1, k1, c2, k2, c3)) return true;
+    // "ГўВЂВ" + any character + a Latin letter or space: Windows-1251 on top of Latin-1 mojibake.
+    if (i >= 6 && (isAsciiLetter(c) || c === 0x20) && c1 !== 0x0a && s.startsWith("ГўВЂВ", i - 6)) return true;
+    c3 = c2;
+    c2 = c1;
+    c1 = c;
+    k2 = k1;
+    k1 = k;
   }
   return false;
 }
 
-function isArabicTail(c: number): boolean {
-  return (categoryOf(c) & (K_COMMON | K_CURRENCY | K_BAD | K_NUMERIC | K_OPENING)) !== 0 || oneOf("ŸŠ®°µ»", c);
+/** The unlikely sequences that end at `s[i]` (category `k`), given the characters before it. */
+function rulesMatchAt(s: string, i: number, c: number, k: number, c1: number, k1: number, c2: number, k2: number, c3: number): boolean {
+  // Two characters.
+  if (k & K_BAD && k1 & (K_BAD | K_ACCENTED | K_BOX | K_SYMBOL)) return true;
+  if (k1 & K_BAD && k & (K_ACCENTED | K_BOX | K_SYMBOL)) return true;
+  if (k & K_UPPER && k1 & (K_LOWER | K_LOWER_COMMON | K_BOX | K_CLOSING | K_CURRENCY | K_NUMERIC)) return true;
+  if (k & K_LOWER && k1 & (K_BOX | K_CLOSING | K_CURRENCY | K_NUMERIC)) return true;
+  if (k & K_CURRENCY && k1 & (K_LOWER | K_BOX | K_CLOSING)) return true;
+  if (k & (K_NUMERIC | K_LAW) && k1 & (K_UPPER | K_BOX)) return true;
+  if (k & K_OPENING && k1 & (K_CURRENCY | K_NUMERIC | K_BOX)) return true;
+  if (k & K_KAOMOJI && k1 & K_BOX) return true;
+  if (k & K_BOX && k1 & (K_ACCENTED | K_SYMBOL)) return true;
+  if (k & K_CLOSING && k1 & K_BOX) return true;
+  if ((c1 === 0x152 || c1 === 0x153) && !isAsciiLetter(c)) return true; // Œ œ not followed by a Latin letter
+  if (c === 0xb0 && k1 & K_UPPER) return true; // capital letter, degree sign
+  if (WIN1252_LEADS.has(c1) && (k & (K_OPENING | K_CLOSING) || WIN1252_SECONDS.has(c))) return true;
+  if (c1 === 0xd7 && (c === 0xb2 || c === 0xb3)) return true; // ×² ×³: Hebrew
+  if (c1 === 0xe0 && SOUTH_ASIAN_SECONDS.has(c)) return true;
+  if (c1 === 0x221a && MACROMAN_AFTER_ROOT.has(c)) return true; // √
+  if (c1 === 0x2248 && (c === 0xb0 || c === 0xa2)) return true; // ≈° ≈¢
+  if (c1 === 0x432 && c === 0x402) return true; // вЂ: Windows-1251
+  if (c1 === 0x101 && c === 0x20ac) return true; // ā€: Windows-1257
+  if (c1 === A_TILDE && (c === 0xa0 || c === 0xa1)) return true;
+  // "Ã " / "Â " where the space was a no-break space: at the start, or after a lower-case word ("voilÃ le").
+  if (c === 0x20 && (c1 === A_TILDE || c1 === A_CIRCUMFLEX)) {
+    if (i === 1 || isAsciiLower(c2) || (isPythonSpace(c2) && isAsciiLower(c3))) return true;
+  }
+  if (i < 2) return false;
+  // Three characters.
+  if (k & K_BAD && k1 & (K_LOWER_COMMON | K_UPPER_COMMON) && isAsciiLetter(c2)) return true;
+  if (k & K_CURRENCY && k1 & K_UPPER && isPythonSpace(c2)) return true;
+  if (k & (K_OPENING | K_CURRENCY) && k1 & K_UPPER && isAsciiLower(c2)) return true;
+  if (k & K_NUMERIC && k1 & K_OPENING && k2 & (K_ACCENTED | K_BOX | K_CURRENCY | K_CLOSING)) return true;
+  if (k & K_OPENING && k1 & K_CLOSING && k2 & (K_ACCENTED | K_CURRENCY | K_NUMERIC | K_BOX | K_LAW)) return true;
+  if (k1 & (K_OPENING | K_CLOSING) && k2 & K_ACCENTED && isWordChar(s, i)) return true;
+  if (c1 === A_CIRCUMFLEX && (c === 0x20 || k & (K_OPENING | K_CLOSING))) {
+    if (isAsciiLower(c2) || c2 === 0x2e || c2 === 0x2c || c2 === 0x3f || c2 === 0x21 || k2 & K_CLOSING) return true;
+  }
+  if (c2 === 0x201a && c1 === 0xc4 && MACROMAN_AFTER_A_UMLAUT.has(c)) return true; // ‚Ä…
+  if (c2 === 0x201a && (c1 === 0xe2 || c1 === 0xf3) && (c === 0xe0 || c === 0xe4 || c === 0xb0 || c === 0xea)) return true;
+  if (CYRILLIC_MOJIBAKE.has(c2) && CYRILLIC_MOJIBAKE.has(c) && (k1 & (K_C1 | K_BAD | K_OPENING | K_CLOSING | K_CURRENCY) || c1 === 0xb0 || c1 === 0xb5)) {
+    return true;
+  }
+  if (GREEK_MOJIBAKE.has(c2) && GREEK_MOJIBAKE.has(c) && (k1 & (K_C1 | K_BAD | K_OPENING | K_CLOSING | K_CURRENCY) || c1 === 0xb0)) {
+    return true;
+  }
+  if (c2 === 0x3b2 && c1 === 0x20ac && GREEK_AFTER_EURO.has(c)) return true; // β€: Windows-1253
+  // Four characters: Arabic in Windows-1252, Ø/Ù and a symbol twice.
+  if (i >= 3 && ARABIC_LEADS.has(c1) && isArabicSecond(c) && ARABIC_LEADS.has(c3) && isArabicSecond(c2)) return true;
+  return false;
+}
+
+function isArabicSecond(c: number): boolean {
+  return (categoryOf(c) & (K_COMMON | K_CURRENCY | K_BAD | K_NUMERIC | K_OPENING)) !== 0 || ARABIC_SECONDS.has(c);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // fix_encoding, part 2: re-decoding
 // ---------------------------------------------------------------------------------------------------------------
 
-/** The line's bytes if it was decoded as Latin-1, as a binary string (one char per byte); null if it can't have been. */
-function latin1Bytes(s: string): string | null {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return null;
-  return s;
+/**
+ * A single-byte encoding that ftfy considers UTF-8 may have been mis-decoded with: what bytes 0x80–0xFF decode to.
+ * "Sloppy" ones decode the bytes the real codec leaves unassigned as the Latin-1 characters (as browsers do), and
+ * let U+FFFD — a byte the decoder could not decode — stand for byte 0x1A.
+ */
+interface SingleByteEncoding {
+  readonly high: string;
+  readonly sloppy: boolean;
+  /** MacRoman is spared `restore_byte_a0`, where an en dash and a space would look like UTF-8. */
+  readonly restoreA0: boolean;
 }
 
-/**
- * The line's bytes if it was decoded as "sloppy" Windows-1252 (unassigned bytes passed through), with U+FFFD —
- * a byte that a strict decoder could not decode — as byte 0x1A; null if it can't have been.
- */
-function cp1252Bytes(s: string): string | null {
+function latin1High(): string {
+  let out = "";
+  for (let b = 0x80; b < 0x100; b++) out += String.fromCharCode(b);
+  return out;
+}
+
+function cp1252High(): string {
+  return CP1252_HIGH.map((cp, i) => String.fromCharCode(cp === 0 ? 0x80 + i : cp)).join("") + latin1High().slice(32);
+}
+
+/** ftfy's order of trial: Latin-1 and Windows-1252 first, as by far the commonest. */
+// prettier-ignore
+const ENCODINGS: readonly SingleByteEncoding[] = [
+  { high: latin1High(), sloppy: false, restoreA0: true },
+  { high: cp1252High(), sloppy: true, restoreA0: true },
+  ...[
+  // sloppy-windows-1251
+  "ЂЃ‚ѓ„…†‡€‰Љ‹ЊЌЋЏђ‘’“”•–—\u0098™љ›њќћџ\u00a0ЎўЈ¤Ґ¦§Ё©Є«¬\u00ad®Ї°±Ііґµ¶·ё№є»јЅѕї" +
+    "АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯабвгдежзийклмнопрстуфхцчшщъыьэюя",
+  // sloppy-windows-1250
+  "€\u0081‚\u0083„…†‡\u0088‰Š‹ŚŤŽŹ\u0090‘’“”•–—\u0098™š›śťžź\u00a0ˇ˘Ł¤Ą¦§¨©Ş«¬\u00ad®Ż°±˛ł´µ¶·¸ąş»Ľ˝ľż" +
+    "ŔÁÂĂÄĹĆÇČÉĘËĚÍÎĎĐŃŇÓÔŐÖ×ŘŮÚŰÜÝŢßŕáâăäĺćçčéęëěíîďđńňóôőö÷řůúűüýţ˙",
+  // sloppy-windows-1253
+  "€\u0081‚ƒ„…†‡\u0088‰\u008a‹\u008c\u008d\u008e\u008f\u0090‘’“”•–—\u0098™\u009a›\u009c\u009d\u009e\u009f\u00a0΅Ά£¤¥¦§¨©ª«¬\u00ad®―°±²³΄µ¶·ΈΉΊ»Ό½ΎΏ" +
+    "ΐΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡÒΣΤΥΦΧΨΩΪΫάέήίΰαβγδεζηθικλμνξοπρςστυφχψωϊϋόύώÿ",
+  // sloppy-windows-1254
+  "€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008d\u008e\u008f\u0090‘’“”•–—˜™š›œ\u009d\u009eŸ\u00a0¡¢£¤¥¦§¨©ª«¬\u00ad®¯°±²³´µ¶·¸¹º»¼½¾¿" +
+    "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏĞÑÒÓÔÕÖ×ØÙÚÛÜİŞßàáâãäåæçèéêëìíîïğñòóôõö÷øùúûüışÿ",
+  // sloppy-windows-1257
+  "€\u0081‚\u0083„…†‡\u0088‰\u008a‹\u008c¨ˇ¸\u0090‘’“”•–—\u0098™\u009a›\u009c¯˛\u009f\u00a0¡¢£¤¥¦§Ø©Ŗ«¬\u00ad®Æ°±²³´µ¶·ø¹ŗ»¼½¾æ" +
+    "ĄĮĀĆÄÅĘĒČÉŹĖĢĶĪĻŠŃŅÓŌÕÖ×ŲŁŚŪÜŻŽßąįāćäåęēčéźėģķīļšńņóōõö÷ųłśūüżž˙",
+  // iso-8859-2
+  "\u0080\u0081\u0082\u0083\u0084\u0085\u0086\u0087\u0088\u0089\u008a\u008b\u008c\u008d\u008e\u008f\u0090\u0091\u0092\u0093\u0094\u0095\u0096\u0097\u0098\u0099\u009a\u009b\u009c\u009d\u009e\u009f\u00a0Ą˘Ł¤ĽŚ§¨ŠŞŤŹ\u00adŽŻ°ą˛ł´ľśˇ¸šşťź˝žż" +
+    "ŔÁÂĂÄĹĆÇČÉĘËĚÍÎĎĐŃŇÓÔŐÖ×ŘŮÚŰÜÝŢßŕáâăäĺćçčéęëěíîďđńňóôőö÷řůúűüýţ˙",
+  // macroman
+  "ÄÅÇÉÑÖÜáàâäãåçéèêëíìîïñóòôöõúùûü†°¢£§•¶ß®©™´¨≠ÆØ∞±≤≥¥µ∂∑∏π∫ªºΩæø" +
+    "¿¡¬√ƒ≈∆«»…\u00a0ÀÃÕŒœ–—“”‘’÷◊ÿŸ⁄€‹›ﬁﬂ‡·‚„‰ÂÊÁËÈÍÎÏÌÓÔ\uf8ffÒÚÛÙıˆ˜¯˘˙˚¸˝˛ˇ",
+  // cp437
+  "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐" +
+    "└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0",
+  ].map((high, i) => ({ high, sloppy: i < 5, restoreA0: i !== 6 })),
+];
+
+const ENCODERS: readonly ReadonlyMap<number, number>[] = ENCODINGS.map((encoding) => {
+  const bytes = new Map<number, number>();
+  for (let i = 0; i < 128; i++) bytes.set(encoding.high.charCodeAt(i), 0x80 + i);
+  if (encoding.sloppy) bytes.set(0xfffd, 0x1a);
+  return bytes;
+});
+
+/** The bytes the line was decoded from, as a binary string (one char per byte); null if it cannot have been. */
+function encodeSingleByte(s: string, index: number): string | null {
+  const encoder = ENCODERS[index]!;
+  const sloppy = ENCODINGS[index]!.sloppy;
   let out = "";
   let pos = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x80 || c >= 0xa0) {
-      if (c === 0x1a) return null;
-      if (c <= 0xff) continue;
-    } else if (CP1252_HIGH[c - 0x80] === 0) {
-      continue;
+    if (c < 0x80 && !(sloppy && c === 0x1a)) continue;
+    const b = encoder.get(c);
+    if (b === undefined) return null;
+    if (b !== c) {
+      out += s.slice(pos, i) + String.fromCharCode(b);
+      pos = i + 1;
     }
-    const b = c === 0xfffd ? 0x1a : c >= 0x100 ? byteOf(c) : -1;
-    if (b < 0) return null;
-    out += s.slice(pos, i) + String.fromCharCode(b);
-    pos = i + 1;
   }
-  return out + s.slice(pos);
+  return pos === 0 ? s : out + s.slice(pos);
 }
 
 /**
@@ -336,7 +423,7 @@ const SPACE_FOR_A0 =
 const A_GRAVE_WORD = /\xc3 (?! |quele|quela|quilo|s )/g;
 
 /**
- * ftfy's `replace_lossy_sequences` (sloppy Windows-1252 only): a UTF-8 sequence with a continuation byte lost to
+ * ftfy's `replace_lossy_sequences` (sloppy encodings only): a UTF-8 sequence with a continuation byte lost to
  * 0x1A (U+FFFD), or — once per sequence — to `?`, decodes as U+FFFD; so does a lone 0x1A.
  */
 const LOSSY_SEQUENCE = new RegExp(
@@ -361,12 +448,12 @@ const CESU8_PAIR = /\xed([\xa0-\xaf])([\x80-\xbf])\xed([\xb0-\xbf])([\x80-\xbf])
 const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Decodes a binary string as UTF-8 after ftfy's repairs; null where it is not valid UTF-8. */
-function redecode(bytes: string, lossy: boolean): string | null {
+function redecode(bytes: string, encoding: SingleByteEncoding): string | null {
   SPACE_FOR_A0.lastIndex = 0;
-  if (SPACE_FOR_A0.test(bytes)) {
+  if (encoding.restoreA0 && SPACE_FOR_A0.test(bytes)) {
     bytes = bytes.replace(A_GRAVE_WORD, "\xc3\xa0 ").replace(SPACE_FOR_A0, (m) => m.replace(" ", "\xa0"));
   }
-  if (lossy) bytes = bytes.replace(LOSSY_SEQUENCE, "\xef\xbf\xbd");
+  if (encoding.sloppy) bytes = bytes.replace(LOSSY_SEQUENCE, "\xef\xbf\xbd");
   if (bytes.includes("\xed") || bytes.includes("\xc0")) {
     bytes = bytes.replace(CESU8_PAIR, (_m, a: string, b: string, c: string, d: string) => {
       const high = 0xd000 | ((a.charCodeAt(0) & 0x3f) << 6) | (b.charCodeAt(0) & 0x3f);
@@ -392,7 +479,6 @@ function redecode(bytes: string, lossy: boolean): string | null {
  * ISO-8859-2), as ftfy lists them; a space also counts as a continuation (standing for 0xA0). A run right after a
  * continuation character that is not punctuation is left alone, being likely the tail of some larger garble.
  */
-const codes = (chars: string): ReadonlySet<number> => new Set(Array.from(chars, (ch) => ch.charCodeAt(0)));
 const LEAD_OF_2 = codes(
   "ĂÂÄĀÅÃÆĆČÇĎĐÉĚÊËĖÈĒĘÐĞĢÍÎÏİÌĪĶĹĻŁŃŇŅÑÓÔÖŐÒŌØÕŘŚŠŞŢÞÚÛÜŰÙŪŲŮÝŹŽŻß×" +
     "ΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩΪΫάέήίВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ",
@@ -450,12 +536,11 @@ function fixInconsistentUtf8(s: string): string {
 function fixEncodingStep(s: string): string {
   if (!looksLikeMojibake(s)) return s;
   // The whole line, read back as the bytes it was decoded from, is UTF-8: the usual case.
-  const latin1 = latin1Bytes(s);
-  const fromLatin1 = latin1 === null ? null : redecode(latin1, false);
-  if (fromLatin1 !== null) return fromLatin1;
-  const cp1252 = cp1252Bytes(s);
-  const fromCp1252 = cp1252 === null ? null : redecode(cp1252, true);
-  if (fromCp1252 !== null) return fromCp1252;
+  for (let index = 0; index < ENCODINGS.length; index++) {
+    const bytes = encodeSingleByte(s, index);
+    const decoded = bytes === null ? null : redecode(bytes, ENCODINGS[index]!);
+    if (decoded !== null) return decoded;
+  }
   // Mojibake mixed with other text: fix the pieces.
   const pieces = fixInconsistentUtf8(s);
   if (pieces !== s) return pieces;
@@ -550,7 +635,7 @@ function removeControls(s: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 
 const HAS_AMP = 1;
-const HAS_MOJIBAKE_LEAD = 2; // a character that can start a mis-decoded UTF-8 sequence, or a C1 control
+const HAS_MOJIBAKE_CLUE = 2; // a character of the mojibake categories, without which ftfy's is_bad is false
 const HAS_CHAR_FIX = 4; // something fixCharacters changes
 const HAS_ESC = 8;
 const HAS_CONTROL = 16;
@@ -568,11 +653,10 @@ function scan(s: string): number {
       else if (c === 0x0d) flags |= HAS_CHAR_FIX;
       else if (isRemovedControl(c)) flags |= HAS_CONTROL;
     } else if (c < 0x300) {
-      if (c <= 0x9f) flags |= HAS_MOJIBAKE_LEAD | HAS_CHAR_FIX;
-      else if (c >= 0xc2 && c <= 0xf4) flags |= HAS_MOJIBAKE_LEAD;
-      if (c >= 0x132 && LIGATURES.has(c)) flags |= HAS_CHAR_FIX;
-      if (c === 0x2bc) flags |= HAS_CHAR_FIX;
+      if (categoryOf(c) !== 0) flags |= HAS_MOJIBAKE_CLUE;
+      if (c <= 0x9f || c === 0x2bc || (c >= 0x132 && LIGATURES.has(c))) flags |= HAS_CHAR_FIX;
     } else {
+      if (categoryOf(c) !== 0) flags |= HAS_MOJIBAKE_CLUE;
       flags |= MAY_NEED_NFC;
       if (
         (c >= 0x2018 && c <= 0x201f) ||
@@ -601,7 +685,7 @@ function fixSegment(segment: string, unescape: boolean): string {
     const before = text;
     // A step runs when the scan found something for it, or when an earlier step has changed the text since.
     if (flags & HAS_AMP) text = unescapeHtml(text);
-    if (text !== before || flags & HAS_MOJIBAKE_LEAD) text = fixEncoding(text);
+    if (text !== before || flags & HAS_MOJIBAKE_CLUE) text = fixEncoding(text);
     if (text !== before || flags & HAS_CHAR_FIX) text = fixCharacters(text);
     if (flags & HAS_ESC) text = text.replace(ANSI_RE, "");
     if (text !== before || flags & HAS_CONTROL) text = removeControls(text);

@@ -1,0 +1,80 @@
+/**
+ * Test support: initialises every backend the conformance suite runs on — `cpu`, `wasm` and `webgpu` (Dawn from the
+ * `webgpu` npm package on the SwiftShader Vulkan driver that Debian's `chromium` installs). A missing WebGPU adapter
+ * is an error, not a skip, unless PROJ_SKIP_WEBGPU=1 is set (then the reason is printed).
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+
+export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
+
+let ready: Promise<string[]> | undefined;
+
+async function setupWebGpu(): Promise<void> {
+  process.env.VK_ICD_FILENAMES ??= SWIFTSHADER_ICD;
+  const { create, globals } = (await import("webgpu")) as unknown as {
+    create: (options: string[]) => GPU;
+    globals: Record<string, unknown>;
+  };
+  Object.assign(globalThis, globals);
+  const gpu = create([]);
+  Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true, writable: true });
+  await import("@tensorflow/tfjs-backend-webgpu");
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) throw new Error(`No WebGPU adapter: is chromium installed (${SWIFTSHADER_ICD})?`);
+}
+
+/** Names of the backends available to the suite, initialised once per test process. */
+export function initBackends(): Promise<string[]> {
+  ready ??= (async () => {
+    const names = ["cpu", "wasm"];
+    if (process.env.PROJ_SKIP_WEBGPU === "1") {
+      console.warn("PROJ_SKIP_WEBGPU=1: the webgpu backend is not tested in this run");
+    } else {
+      await setupWebGpu();
+      names.push("webgpu");
+    }
+    for (const name of names) {
+      if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
+    }
+    await tf.setBackend("cpu");
+    return names;
+  })();
+  return ready;
+}
+
+export async function useBackend(name: string): Promise<void> {
+  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
+  await tf.ready();
+}
+
+/**
+ * Norm-wise relative error max|a − e| / max|e| (reads the tensors; `expected` may be a plain array, e.g. a
+ * float64 reference). NaN anywhere gives NaN, which fails every `≤` assertion.
+ */
+export async function relativeError(actual: tf.Tensor, expected: tf.Tensor | ArrayLike<number>): Promise<number> {
+  const a = await actual.data();
+  const e = expected instanceof tf.Tensor ? await expected.data() : expected;
+  if (a.length !== e.length) throw new Error(`size ${a.length} ≠ ${e.length}`);
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    const err = Math.abs(a[i]! - e[i]!);
+    if (!(err <= worst)) worst = err;
+    scale = Math.max(scale, Math.abs(e[i]!));
+  }
+  return worst / Math.max(scale, 1e-30);
+}
+
+/** Deterministic pseudo-random float32 tensor (values in [−scale, scale) plus an offset). */
+export function randomTensor(shape: number[], seed: number, scale = 1, offset = 0): tf.Tensor {
+  let s = seed >>> 0 || 1;
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < values.length; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    values[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 2 * scale + offset;
+  }
+  return tf.tensor(values, shape, "float32");
+}
