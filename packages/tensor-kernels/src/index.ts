@@ -8,5 +8,7 @@
 export { layerNorm, layerNormReference, LayerNorm } from "./ops/layer-norm.js";
 export type { LayerNormAttrs, LayerNormInputs, LayerNormOptions } from "./ops/layer-norm.js";
 
-// Dispatch
+// Dispatch and backends
 export { hasKernel } from "./ops/dispatch.js";
+export { setupBackend } from "./setup-backend.js";
+export type { BackendName, SetupBackendOptions } from "./setup-backend.js";

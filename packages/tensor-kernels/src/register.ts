@@ -7,6 +7,7 @@ import { registerGradient, registerKernel } from "@tensorflow/tfjs-core";
 import type { GradConfig, KernelConfig } from "@tensorflow/tfjs-core";
 import { layerNormCpuConfig } from "./kernels/cpu/layer-norm.js";
 import { layerNormWasmConfig } from "./kernels/wasm/layer-norm.js";
+import { layerNormWebGpuConfig } from "./kernels/webgpu/layer-norm.js";
 import { layerNormGradConfig } from "./ops/layer-norm-grad.js";
 
 export const KERNEL_CONFIGS: readonly KernelConfig[] = [
@@ -14,6 +15,8 @@ export const KERNEL_CONFIGS: readonly KernelConfig[] = [
   layerNormCpuConfig,
   // wasm
   layerNormWasmConfig,
+  // webgpu
+  layerNormWebGpuConfig,
 ];
 
 export const GRAD_CONFIGS: readonly GradConfig[] = [layerNormGradConfig];

@@ -160,6 +160,18 @@ const K_LOWER_COMMON = 1 << 11; // Greek and Cyrillic small letters
 const K_BOX = 1 << 12; // box drawing
 const K_COMMON = 1 << 13; // characters common in every context: no-break space, soft hyphen, · ´ – — ― … ’
 
+// Roles of particular characters in the rules below, kept in the same table to make the tests bit operations.
+const R_WIN1252_LEAD = 1 << 14; // Â Ã Î Ð: the commonest first characters of Windows-1252 mojibake
+const R_WIN1252_SECOND = 1 << 15; // what commonly follows them
+const R_SOUTH_ASIAN_SECOND = 1 << 16; // after à: UTF-8 of Indic scripts
+const R_ARABIC_LEAD = 1 << 17; // Ø Ù
+const R_ARABIC_SECOND = 1 << 18;
+const R_AFTER_ROOT = 1 << 19; // after √: MacRoman
+const R_AFTER_A_UMLAUT = 1 << 20; // after ‚Ä: MacRoman
+const R_CYRILLIC_FRAME = 1 << 21; // В Г Р С: Windows-1251
+const R_GREEK_FRAME = 1 << 22; // Β Γ Ξ Ο: Windows-1253
+const R_AFTER_BETA_EURO = 1 << 23; // after β€: Windows-1253
+
 const K_ACCENTED = K_UPPER | K_LOWER;
 const K_SYMBOL = K_OPENING | K_CLOSING | K_CURRENCY | K_NUMERIC | K_LAW;
 
@@ -188,7 +200,20 @@ const [CATEGORY_LOW, CATEGORY_HIGH] = (() => {
   add(K_LOWER_COMMON, span("α", "ω") + "άέήίΰ" + span("а", "џ"));
   add(K_BOX, "│┌┐┘├┤┬┼" + span("═", "╬") + "▀▄█▌▐░▒▓");
   add(K_COMMON, "\u00a0\u00ad·´–—―…’");
-  const low = new Uint16Array(0x2600);
+  add(R_WIN1252_LEAD, "ÂÃÎÐ");
+  add(R_WIN1252_SECOND, "€œŠš¢£Ÿž\u00a0\u00ad®©°·»–—´");
+  add(R_SOUTH_ASIAN_SECOND, "²µ¹¼½¾");
+  add(R_ARABIC_LEAD, "ØÙ");
+  for (const [c, bits] of table) {
+    if (bits & (K_COMMON | K_CURRENCY | K_BAD | K_NUMERIC | K_OPENING)) table.set(c, bits | R_ARABIC_SECOND);
+  }
+  add(R_ARABIC_SECOND, "ŸŠ®°µ»");
+  add(R_AFTER_ROOT, "±∂†≠®™´≤≥¥µø");
+  add(R_AFTER_A_UMLAUT, "ìîïòôúùû†°¢π");
+  add(R_CYRILLIC_FRAME, "ВГРС");
+  add(R_GREEK_FRAME, "ΒΓΞΟ");
+  add(R_AFTER_BETA_EURO, "™\u00a0Ά\u00ad®°");
+  const low = new Uint32Array(0x2600);
   const high = new Map<number, number>();
   for (const [c, bits] of table) {
     if (c < low.length) low[c] = bits;
@@ -237,19 +262,8 @@ function isWordChar(s: string, i: number): boolean {
   return WORD_CHAR.test(s.slice(i, i + 2));
 }
 
-// Specific characters of the rules below.
 const A_CIRCUMFLEX = 0xc2; // Â
 const A_TILDE = 0xc3; // Ã
-const WIN1252_LEADS = codes("ÂÃÎÐ"); // the commonest first characters of Windows-1252 mojibake
-const WIN1252_SECONDS = codes("€œŠš¢£Ÿž\u00a0\u00ad®©°·»–—´");
-const SOUTH_ASIAN_SECONDS = codes("²µ¹¼½¾"); // after à: UTF-8 of Indic scripts
-const ARABIC_LEADS = codes("ØÙ");
-const ARABIC_SECONDS = codes("ŸŠ®°µ»");
-const MACROMAN_AFTER_ROOT = codes("±∂†≠®™´≤≥¥µø");
-const MACROMAN_AFTER_A_UMLAUT = codes("ìîïòôúùû†°¢π");
-const CYRILLIC_MOJIBAKE = codes("ВГРС");
-const GREEK_MOJIBAKE = codes("ΒΓΞΟ");
-const GREEK_AFTER_EURO = codes("™\u00a0Ά\u00ad®°");
 
 /** ftfy's `is_bad`: whether `s` contains any of the unlikely sequences. */
 function looksLikeMojibake(s: string): boolean {
@@ -257,11 +271,14 @@ function looksLikeMojibake(s: string): boolean {
   let k1 = 0, k2 = 0; // and the categories of the previous two
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    const k = categoryOf(c);
+    const k = c < 0x80 ? 0 : categoryOf(c);
     if (k & K_C1) return true;
     if (k1 !== 0 && rulesMatchAt(s, i, c, k, c1, k1, c2, k2, c3)) return true;
-    // "ГўВЂВ" + any character + a Latin letter or space: Windows-1251 on top of Latin-1 mojibake.
-    if (i >= 6 && (isAsciiLetter(c) || c === 0x20) && c1 !== 0x0a && s.startsWith("ГўВЂВ", i - 6)) return true;
+    // "ГўВЂВ", any character but a newline, then a Latin letter or a space: Windows-1251 over Latin-1 mojibake.
+    if (c === 0x412 && s.startsWith("ГўВЂВ", i - 4) && i + 2 < s.length) {
+      const after = s.charCodeAt(i + 2);
+      if (s.charCodeAt(i + 1) !== 0x0a && (isAsciiLetter(after) || after === 0x20)) return true;
+    }
     c3 = c2;
     c2 = c1;
     c1 = c;
@@ -273,6 +290,18 @@ function looksLikeMojibake(s: string): boolean {
 
 /** The unlikely sequences that end at `s[i]` (category `k`), given the characters before it. */
 function rulesMatchAt(s: string, i: number, c: number, k: number, c1: number, k1: number, c2: number, k2: number, c3: number): boolean {
+  if (k === 0) {
+    // The few rules whose last character may be an uncategorised one (a letter, a space…).
+    if (c1 === 0x152 || c1 === 0x153) return !isAsciiLetter(c); // Œ œ not followed by a Latin letter
+    if (c === 0x20 && (c1 === A_TILDE || c1 === A_CIRCUMFLEX)) {
+      // "Ã " / "Â " where the space was a no-break space: at the start, or after a lower-case word ("voilÃ le").
+      if (i === 1 || isAsciiLower(c2) || (isPythonSpace(c2) && isAsciiLower(c3))) return true;
+      // "Â" after the end of a sentence or a word, before a space it would have been the encoding of.
+      if (c1 === A_CIRCUMFLEX && (isSentencePunctuation(c2) || k2 & K_CLOSING)) return true;
+    }
+    // An accented letter, then punctuation, then a word character.
+    return (k1 & (K_OPENING | K_CLOSING)) !== 0 && (k2 & K_ACCENTED) !== 0 && isWordChar(s, i);
+  }
   // Two characters.
   if (k & K_BAD && k1 & (K_BAD | K_ACCENTED | K_BOX | K_SYMBOL)) return true;
   if (k1 & K_BAD && k & (K_ACCENTED | K_BOX | K_SYMBOL)) return true;
@@ -284,20 +313,16 @@ function rulesMatchAt(s: string, i: number, c: number, k: number, c1: number, k1
   if (k & K_KAOMOJI && k1 & K_BOX) return true;
   if (k & K_BOX && k1 & (K_ACCENTED | K_SYMBOL)) return true;
   if (k & K_CLOSING && k1 & K_BOX) return true;
-  if ((c1 === 0x152 || c1 === 0x153) && !isAsciiLetter(c)) return true; // Œ œ not followed by a Latin letter
+  if (c1 === 0x152 || c1 === 0x153) return true; // Œ œ followed by anything but a Latin letter
   if (c === 0xb0 && k1 & K_UPPER) return true; // capital letter, degree sign
-  if (WIN1252_LEADS.has(c1) && (k & (K_OPENING | K_CLOSING) || WIN1252_SECONDS.has(c))) return true;
+  if (k1 & R_WIN1252_LEAD && k & (K_OPENING | K_CLOSING | R_WIN1252_SECOND)) return true;
+  if (c1 === A_TILDE && (c === 0xa0 || c === 0xa1)) return true;
   if (c1 === 0xd7 && (c === 0xb2 || c === 0xb3)) return true; // ×² ×³: Hebrew
-  if (c1 === 0xe0 && SOUTH_ASIAN_SECONDS.has(c)) return true;
-  if (c1 === 0x221a && MACROMAN_AFTER_ROOT.has(c)) return true; // √
-  if (c1 === 0x2248 && (c === 0xb0 || c === 0xa2)) return true; // ≈° ≈¢
+  if (c1 === 0xe0 && k & R_SOUTH_ASIAN_SECOND) return true;
+  if (c1 === 0x221a && k & R_AFTER_ROOT) return true; // √: MacRoman
+  if (c1 === 0x2248 && (c === 0xb0 || c === 0xa2)) return true; // ≈° ≈¢: MacRoman
   if (c1 === 0x432 && c === 0x402) return true; // вЂ: Windows-1251
   if (c1 === 0x101 && c === 0x20ac) return true; // ā€: Windows-1257
-  if (c1 === A_TILDE && (c === 0xa0 || c === 0xa1)) return true;
-  // "Ã " / "Â " where the space was a no-break space: at the start, or after a lower-case word ("voilÃ le").
-  if (c === 0x20 && (c1 === A_TILDE || c1 === A_CIRCUMFLEX)) {
-    if (i === 1 || isAsciiLower(c2) || (isPythonSpace(c2) && isAsciiLower(c3))) return true;
-  }
   if (i < 2) return false;
   // Three characters.
   if (k & K_BAD && k1 & (K_LOWER_COMMON | K_UPPER_COMMON) && isAsciiLetter(c2)) return true;
@@ -306,25 +331,22 @@ function rulesMatchAt(s: string, i: number, c: number, k: number, c1: number, k1
   if (k & K_NUMERIC && k1 & K_OPENING && k2 & (K_ACCENTED | K_BOX | K_CURRENCY | K_CLOSING)) return true;
   if (k & K_OPENING && k1 & K_CLOSING && k2 & (K_ACCENTED | K_CURRENCY | K_NUMERIC | K_BOX | K_LAW)) return true;
   if (k1 & (K_OPENING | K_CLOSING) && k2 & K_ACCENTED && isWordChar(s, i)) return true;
-  if (c1 === A_CIRCUMFLEX && (c === 0x20 || k & (K_OPENING | K_CLOSING))) {
-    if (isAsciiLower(c2) || c2 === 0x2e || c2 === 0x2c || c2 === 0x3f || c2 === 0x21 || k2 & K_CLOSING) return true;
+  if (c1 === A_CIRCUMFLEX && k & (K_OPENING | K_CLOSING) && (isAsciiLower(c2) || isSentencePunctuation(c2) || k2 & K_CLOSING)) {
+    return true; // "Â" before the character it would have been the encoding of
   }
-  if (c2 === 0x201a && c1 === 0xc4 && MACROMAN_AFTER_A_UMLAUT.has(c)) return true; // ‚Ä…
+  if (c2 === 0x201a && c1 === 0xc4 && k & R_AFTER_A_UMLAUT) return true; // ‚Ä…: MacRoman
   if (c2 === 0x201a && (c1 === 0xe2 || c1 === 0xf3) && (c === 0xe0 || c === 0xe4 || c === 0xb0 || c === 0xea)) return true;
-  if (CYRILLIC_MOJIBAKE.has(c2) && CYRILLIC_MOJIBAKE.has(c) && (k1 & (K_C1 | K_BAD | K_OPENING | K_CLOSING | K_CURRENCY) || c1 === 0xb0 || c1 === 0xb5)) {
-    return true;
-  }
-  if (GREEK_MOJIBAKE.has(c2) && GREEK_MOJIBAKE.has(c) && (k1 & (K_C1 | K_BAD | K_OPENING | K_CLOSING | K_CURRENCY) || c1 === 0xb0)) {
-    return true;
-  }
-  if (c2 === 0x3b2 && c1 === 0x20ac && GREEK_AFTER_EURO.has(c)) return true; // β€: Windows-1253
+  const framed = (k1 & (K_C1 | K_BAD | K_OPENING | K_CLOSING | K_CURRENCY)) !== 0;
+  if (k & R_CYRILLIC_FRAME && categoryOf(c2) & R_CYRILLIC_FRAME && (framed || c1 === 0xb0 || c1 === 0xb5)) return true;
+  if (k & R_GREEK_FRAME && categoryOf(c2) & R_GREEK_FRAME && (framed || c1 === 0xb0)) return true;
+  if (c2 === 0x3b2 && c1 === 0x20ac && k & R_AFTER_BETA_EURO) return true; // β€: Windows-1253
   // Four characters: Arabic in Windows-1252, Ø/Ù and a symbol twice.
-  if (i >= 3 && ARABIC_LEADS.has(c1) && isArabicSecond(c) && ARABIC_LEADS.has(c3) && isArabicSecond(c2)) return true;
-  return false;
+  if (i < 3 || !(k & R_ARABIC_SECOND) || !(k1 & R_ARABIC_LEAD)) return false;
+  return (categoryOf(c2) & R_ARABIC_SECOND) !== 0 && (categoryOf(c3) & R_ARABIC_LEAD) !== 0;
 }
 
-function isArabicSecond(c: number): boolean {
-  return (categoryOf(c) & (K_COMMON | K_CURRENCY | K_BAD | K_NUMERIC | K_OPENING)) !== 0 || ARABIC_SECONDS.has(c);
+function isSentencePunctuation(c: number): boolean {
+  return c === 0x2e || c === 0x2c || c === 0x3f || c === 0x21; // . , ? !
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -442,8 +464,13 @@ const LOSSY_SEQUENCE = new RegExp(
   "g",
 );
 
-/** CESU-8: a UTF-16 surrogate pair written as two three-byte sequences, which ftfy's "utf-8-variants" accepts. */
-const CESU8_PAIR = /\xed([\xa0-\xaf])([\x80-\xbf])\xed([\xb0-\xbf])([\x80-\xbf])/g;
+/**
+ * ftfy decodes text containing byte 0xED or 0xC0 with its "utf-8-variants" codec, which also accepts CESU-8 (a
+ * UTF-16 surrogate pair written as two three-byte sequences) and Java's C0 80 for NUL. That codec also takes a
+ * final `\n` for the last byte of either (its pattern's `$` matches before a trailing newline), which is mirrored.
+ */
+const CESU8_PAIR = /\xed([\xa0-\xaf])([\x80-\xbf])\xed([\xb0-\xbf])([\x80-\xbf]|\n$)/g;
+const JAVA_NUL = /\xc0(?:\x80|\n$)/g;
 
 const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -461,7 +488,7 @@ function redecode(bytes: string, encoding: SingleByteEncoding): string | null {
       const cp = 0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00);
       return String.fromCharCode(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
     });
-    bytes = bytes.replaceAll("\xc0\x80", "\x00"); // Java's two-byte NUL
+    bytes = bytes.replace(JAVA_NUL, "\x00");
   }
   const array = new Uint8Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) array[i] = bytes.charCodeAt(i);
@@ -635,42 +662,62 @@ function removeControls(s: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 
 const HAS_AMP = 1;
-const HAS_MOJIBAKE_CLUE = 2; // a character of the mojibake categories, without which ftfy's is_bad is false
+const MAY_BE_MOJIBAKE = 2; // a pair of characters that can start one of the unlikely sequences, or a C1 control
 const HAS_CHAR_FIX = 4; // something fixCharacters changes
 const HAS_ESC = 8;
 const HAS_CONTROL = 16;
 const MAY_NEED_NFC = 32; // code points below U+0300 are all NFC-stable
 
+/**
+ * Whether a character of category `k1` followed by `c` (of category `k`) can be part of an unlikely sequence:
+ * every rule of `looksLikeMojibake` needs two categorised characters in a row, except for the few that end in
+ * an uncategorised one after Œ/œ, "Ã"/"Â" or a punctuation mark.
+ */
+function mayStartMojibake(c1: number, k1: number, c: number, k: number): boolean {
+  if (k !== 0) return true;
+  return (k1 & (K_OPENING | K_CLOSING)) !== 0 || c1 === 0x152 || c1 === 0x153 || (c === 0x20 && (c1 === A_TILDE || c1 === A_CIRCUMFLEX));
+}
+
 /** Which fixes can possibly apply to `s`, in one pass over its code units. */
 function scan(s: string): number {
   let flags = 0;
+  let c1 = 0;
+  let k1 = 0; // the category of the previous character
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x80) {
+      if (k1 !== 0) {
+        if (mayStartMojibake(c1, k1, c, 0)) flags |= MAY_BE_MOJIBAKE;
+        k1 = 0;
+      }
       if (c >= 0x20 && c !== 0x26 && c !== 0x7f) continue;
       if (c === 0x26) flags |= HAS_AMP;
       else if (c === 0x1b) flags |= HAS_ESC | HAS_CONTROL;
       else if (c === 0x0d) flags |= HAS_CHAR_FIX;
       else if (isRemovedControl(c)) flags |= HAS_CONTROL;
-    } else if (c < 0x300) {
-      if (categoryOf(c) !== 0) flags |= HAS_MOJIBAKE_CLUE;
+      continue;
+    }
+    const k = categoryOf(c);
+    if ((k1 !== 0 && mayStartMojibake(c1, k1, c, k)) || k & K_C1) flags |= MAY_BE_MOJIBAKE;
+    c1 = c;
+    k1 = k;
+    if (c < 0x300) {
       if (c <= 0x9f || c === 0x2bc || (c >= 0x132 && LIGATURES.has(c))) flags |= HAS_CHAR_FIX;
-    } else {
-      if (categoryOf(c) !== 0) flags |= HAS_MOJIBAKE_CLUE;
-      flags |= MAY_NEED_NFC;
-      if (
-        (c >= 0x2018 && c <= 0x201f) ||
-        c === 0x2028 ||
-        c === 0x2029 ||
-        (c >= 0xd800 && c <= 0xdfff) ||
-        c === 0x3000 ||
-        (c >= 0xfb00 && c <= 0xfb06) ||
-        (c >= 0xff01 && c <= 0xffef)
-      ) {
-        flags |= HAS_CHAR_FIX;
-      } else if (isRemovedControl(c)) {
-        flags |= HAS_CONTROL;
-      }
+      continue;
+    }
+    flags |= MAY_NEED_NFC;
+    if (
+      (c >= 0x2018 && c <= 0x201f) ||
+      c === 0x2028 ||
+      c === 0x2029 ||
+      (c >= 0xd800 && c <= 0xdfff) ||
+      c === 0x3000 ||
+      (c >= 0xfb00 && c <= 0xfb06) ||
+      (c >= 0xff01 && c <= 0xffef)
+    ) {
+      flags |= HAS_CHAR_FIX;
+    } else if (isRemovedControl(c)) {
+      flags |= HAS_CONTROL;
     }
   }
   return flags;
@@ -685,7 +732,7 @@ function fixSegment(segment: string, unescape: boolean): string {
     const before = text;
     // A step runs when the scan found something for it, or when an earlier step has changed the text since.
     if (flags & HAS_AMP) text = unescapeHtml(text);
-    if (text !== before || flags & HAS_MOJIBAKE_CLUE) text = fixEncoding(text);
+    if (text !== before || flags & MAY_BE_MOJIBAKE) text = fixEncoding(text);
     if (text !== before || flags & HAS_CHAR_FIX) text = fixCharacters(text);
     if (flags & HAS_ESC) text = text.replace(ANSI_RE, "");
     if (text !== before || flags & HAS_CONTROL) text = removeControls(text);
@@ -696,12 +743,20 @@ function fixSegment(segment: string, unescape: boolean): string {
 }
 
 /** Printable ASCII (plus \t and \n) without `&`: text that every fix leaves as it is. */
-function isPlainAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
+const PLAIN_ASCII = /^[\t\n\x20-\x25\x27-\x7e]*$/;
+
+/** ftfy's `max_decode_length`: longer lines are fixed in pieces of this many code points. */
+const MAX_SEGMENT = 1_000_000;
+
+/** Where the piece of `text` starting at `pos` ends if it would exceed `MAX_SEGMENT` code points before `end`. */
+function segmentEnd(text: string, pos: number, end: number): number {
+  if (end - pos <= MAX_SEGMENT) return end;
+  let i = pos;
+  for (let n = 0; n < MAX_SEGMENT && i < end; n++) {
     const c = text.charCodeAt(i);
-    if (c > 0x7e || c === 0x26 || (c < 0x20 && c !== 0x09 && c !== 0x0a)) return false;
+    i += c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? 2 : 1;
   }
-  return true;
+  return i;
 }
 
 /**
@@ -709,13 +764,17 @@ function isPlainAscii(text: string): boolean {
  * contains `<` (ftfy's `unescape_html="auto"`, which then stays off for the rest of the text).
  */
 export function fixText(text: string): string {
-  if (isPlainAscii(text)) return text;
+  if (PLAIN_ASCII.test(text)) return text;
+  const newline = text.indexOf("\n");
+  if ((newline === -1 || newline === text.length - 1) && text.length <= MAX_SEGMENT) {
+    return fixSegment(text, !text.includes("<")); // a single line
+  }
   let unescape = true;
   let out = "";
   let pos = 0;
   while (pos < text.length) {
     const newline = text.indexOf("\n", pos);
-    const end = newline === -1 ? text.length : newline + 1;
+    const end = segmentEnd(text, pos, newline === -1 ? text.length : newline + 1);
     const segment = pos === 0 && end === text.length ? text : text.slice(pos, end);
     if (unescape && segment.includes("<")) unescape = false;
     out += fixSegment(segment, unescape);

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import "../register.js";
-import { initBackends, randomTensor, relativeError, useBackend } from "../testing/backends.js";
+import { compiledPipelines, initBackends, randomTensor, relativeError, useBackend } from "../testing/backends.js";
 import { layerNormF64 } from "../testing/reference.js";
 import { hasKernel } from "./dispatch.js";
 import { layerNorm, layerNormReference } from "./layer-norm.js";
@@ -42,6 +42,25 @@ describe.each(backends)("layerNorm on %s", (backend) => {
     tf.dispose([...fused, ...plain]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, gamma, beta, w]);
+  });
+});
+
+describe.runIf(backends.includes("webgpu"))("layerNorm WebGPU program cache", () => {
+  beforeAll(() => useBackend("webgpu"));
+
+  it("compiles the shader once per rank, whatever the sizes", async () => {
+    const run = async (shape: number[]) => {
+      const c = shape[shape.length - 1]!;
+      const y = tf.tidy(() => layerNorm(tf.ones(shape), tf.ones([c]), tf.zeros([c])));
+      await y.data();
+      y.dispose();
+    };
+    await run([3, 5]);
+    const afterFirst = compiledPipelines("projLayerNorm");
+    for (const shape of [[7, 77], [2, 257], [1, 3]]) await run(shape);
+    expect(compiledPipelines("projLayerNorm")).toBe(afterFirst);
+    await run([2, 3, 5]); // a new rank is a new program
+    expect(compiledPipelines("projLayerNorm")).toBe(afterFirst + 1);
   });
 });
 

@@ -9,9 +9,16 @@ import "@tensorflow/tfjs-backend-wasm";
 export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
 
 let ready: Promise<string[]> | undefined;
+const webGpuErrors: string[] = [];
+
+/** WGSL compile and validation errors are otherwise silent (the output stays zero): collect and return them. */
+export function takeWebGpuErrors(): string[] {
+  return webGpuErrors.splice(0);
+}
 
 async function setupWebGpu(): Promise<void> {
   process.env.VK_ICD_FILENAMES ??= SWIFTSHADER_ICD;
+  process.env.NODEVICE_SELECT ??= "1"; // silences Mesa's device-select layer where mesa-vulkan-drivers is installed
   const { create, globals } = (await import("webgpu")) as unknown as {
     create: (options: string[]) => GPU;
     globals: Record<string, unknown>;
@@ -36,6 +43,12 @@ export function initBackends(): Promise<string[]> {
     }
     for (const name of names) {
       if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
+      if (name === "webgpu") {
+        const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+        device.addEventListener("uncapturederror", (event) => {
+          webGpuErrors.push((event as GPUUncapturedErrorEvent).error.message);
+        });
+      }
     }
     await tf.setBackend("cpu");
     return names;
@@ -77,4 +90,10 @@ export function randomTensor(shape: number[], seed: number, scale = 1, offset = 
     values[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 2 * scale + offset;
   }
   return tf.tensor(values, shape, "float32");
+}
+
+/** Number of compiled WebGPU pipelines whose cache key starts with `shaderKeyPrefix` (our programs' `shaderKey`). */
+export function compiledPipelines(shaderKeyPrefix: string): number {
+  const cache = (tf.findBackend("webgpu") as unknown as { pipelineCache: Record<string, unknown> }).pipelineCache;
+  return Object.keys(cache).filter((key) => key.startsWith(shaderKeyPrefix)).length;
 }

@@ -1,5 +1,5 @@
 /** Builds the `cpu` and `wasm` KernelConfigs of a host kernel from one body. */
-import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
+import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 import { runOnCpu, runOnWasm, type HostRunner } from "./host-access.js";
 
 export type HostKernelBody = (args: {
@@ -14,7 +14,7 @@ export function hostKernelConfig(kernelName: string, backendName: "cpu" | "wasm"
     body({
       inputs: inputs as Record<string, TensorInfo>,
       attrs: attrs ?? {},
-      run: (ins, shapes, fn) => runner(backend, ins, shapes, fn),
+      run: (ins, shapes, fn) => runner(backend as KernelBackend, ins, shapes, fn),
     });
   return { kernelName, backendName, kernelFunc };
 }
