@@ -1,0 +1,146 @@
+/**
+ * Matrix multiplies on tfjs-backend-wasm at the plain-GEMM rate. Its `BatchMatMul`/`_FusedMatMul` (tfjs 4.22) take
+ * XNNPACK's fast GEMM only when neither operand is transposed and both have batch 1; everything else runs a naive
+ * blocked triple loop ~10–40× slower. These wrappers reduce the other cases to that fast one and then call the
+ * ORIGINAL kernel (saved by gap-kernels.ts):
+ *
+ *   1. transposes: materialise them with wasm's `Transpose` kernel (rank 3, [batch, r, c] → [batch, c, r]), either
+ *      of the transposed operands, C = op(A)·op(B), or of the others and the result, C = (op(B)ᵀ·op(A)ᵀ)ᵀ, whichever
+ *      moves fewer elements (for A·Bᵀ with a vector A, the second moves almost nothing);
+ *   2. a batched A times an unbatched B: fold the batch into the rows, [batch·M, K] × [K, N];
+ *   3. small matmuls where moving the data would cost more than the naive loop saves: left as they are.
+ *
+ * Truly batched products (both operands batched, e.g. attention) keep the naive loop, made cheaper by (1) only.
+ */
+import { broadcast_util, Transpose, util } from "@tensorflow/tfjs-core";
+import type { KernelConfig, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
+import { Intermediates, runWasmKernel, withShape, type WasmBackend } from "./wasm-heap.js";
+
+/**
+ * Below this many flops per element moved by transposes, the original (naive, transposed) loop is kept. The naive
+ * loop runs ~1–2 GFLOP/s and wasm's Transpose ~0.2 G elements/s here, so moving pays off from ~10 flops/element.
+ */
+export const MIN_FLOPS_PER_MOVED_ELEMENT = 16;
+
+interface MatMulShape {
+  batchA: number;
+  batchB: number;
+  m: number;
+  k: number;
+  n: number;
+  outShape: number[];
+}
+
+function matMulShape(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): MatMulShape {
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const [a0, a1] = [a.shape[ra - 2]!, a.shape[ra - 1]!];
+  const [b0, b1] = [b.shape[rb - 2]!, b.shape[rb - 1]!];
+  const m = transposeA ? a1 : a0;
+  const k = transposeA ? a0 : a1;
+  const n = transposeB ? b0 : b1;
+  const kB = transposeB ? b1 : b0;
+  if (k !== kB) {
+    throw new RangeError(
+      `matMul on wasm: inner dimensions ${k} and ${kB} of [${a.shape.join(", ")}] and [${b.shape.join(", ")}] ` +
+        `(transposeA=${transposeA}, transposeB=${transposeB}) must match`,
+    );
+  }
+  const outer = broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  return {
+    batchA: util.sizeFromShape(a.shape.slice(0, -2)),
+    batchB: util.sizeFromShape(b.shape.slice(0, -2)),
+    m,
+    k,
+    n,
+    outShape: [...outer, m, n],
+  };
+}
+
+/** [..., r, c] → a new [batch, c, r] buffer (tracked), via wasm's Transpose kernel on the rank-3 view. */
+function swapLastAxes(backend: WasmBackend, scratch: Intermediates, t: TensorInfo): TensorInfo {
+  const rank = t.shape.length;
+  const [r, c] = [t.shape[rank - 2]!, t.shape[rank - 1]!];
+  const batch = util.sizeFromShape(t.shape.slice(0, -2));
+  return scratch.track(runWasmKernel(Transpose, backend, { x: withShape(t, [batch, r, c]) }, { perm: [0, 2, 1] }));
+}
+
+type Plan = "original" | "transposeOperands" | "transposeResult";
+
+function plan(s: MatMulShape, transposeA: boolean, transposeB: boolean, allowResultTranspose: boolean): Plan {
+  const sizeA = s.batchA * s.m * s.k;
+  const sizeB = s.batchB * s.k * s.n;
+  const sizeC = Math.max(s.batchA, s.batchB) * s.m * s.n;
+  const flops = 2 * Math.max(s.batchA, s.batchB) * s.m * s.n * s.k;
+  const operands = (transposeA ? sizeA : 0) + (transposeB ? sizeB : 0);
+  const result = allowResultTranspose ? (transposeA ? 0 : sizeA) + (transposeB ? 0 : sizeB) + sizeC : Infinity;
+  const moved = Math.min(operands, result);
+  if (moved === 0 || flops < MIN_FLOPS_PER_MOVED_ELEMENT * moved) return "original";
+  return operands <= result ? "transposeOperands" : "transposeResult";
+}
+
+/**
+ * Multiplies a [..., M, K] by b [..., K, N] (no transposes) with `original`, folding a batched `a` into rows when
+ * `b` has batch 1 so that XNNPACK's GEMM runs. Returns an untracked result of shape outShape.
+ */
+function plainMatMul(
+  original: KernelConfig,
+  backend: WasmBackend,
+  inputs: Record<string, TensorInfo>,
+  attrs: NamedAttrMap,
+  a: TensorInfo,
+  b: TensorInfo,
+  s: MatMulShape,
+  foldable: boolean,
+): TensorInfo {
+  const fold = foldable && s.batchB === 1 && s.batchA > 1;
+  const a3 = fold ? withShape(a, [1, s.batchA * s.m, s.k]) : withShape(a, [s.batchA, s.m, s.k]);
+  const b3 = withShape(b, [s.batchB, s.k, s.n]);
+  const out = original.kernelFunc({
+    inputs: { ...inputs, a: a3, b: b3 },
+    backend,
+    attrs: { ...attrs, transposeA: false, transposeB: false },
+  }) as TensorInfo;
+  return withShape(out, s.outShape);
+}
+
+/**
+ * The wrapper's body for `BatchMatMul` (`fused` false) and `_FusedMatMul` (`fused` true: its bias and activation
+ * stay attached to C, so the result is never transposed, and a PReLU's weights keep the batch unfolded).
+ */
+export function matMulWithoutTransposes(
+  original: KernelConfig,
+  backend: WasmBackend,
+  inputs: Record<string, TensorInfo>,
+  attrs: NamedAttrMap,
+  fused: boolean,
+): TensorInfo {
+  const a = inputs.a!;
+  const b = inputs.b!;
+  const transposeA = attrs.transposeA === true;
+  const transposeB = attrs.transposeB === true;
+  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) {
+    return original.kernelFunc({ inputs, backend, attrs }) as TensorInfo; // its own checks and messages
+  }
+  const s = matMulShape(a, b, transposeA, transposeB);
+  const foldable = !fused || inputs.preluActivationWeights == null;
+  const todo = transposeA || transposeB ? plan(s, transposeA, transposeB, !fused) : "transposeOperands";
+  if (todo === "original") return original.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
+  const scratch = new Intermediates(backend);
+  try {
+    if (todo === "transposeOperands") {
+      const a2 = transposeA ? swapLastAxes(backend, scratch, a) : a; // [batchA, M, K]
+      const b2 = transposeB ? swapLastAxes(backend, scratch, b) : b; // [batchB, K, N]
+      return plainMatMul(original, backend, inputs, attrs, a2, b2, s, foldable);
+    }
+    // Cᵀ [.., N, M] = op(B)ᵀ [.., N, K] × op(A)ᵀ [.., K, M]; then C = transpose(Cᵀ).
+    const left = transposeB ? b : swapLastAxes(backend, scratch, b);
+    const right = transposeA ? a : swapLastAxes(backend, scratch, a);
+    const st: MatMulShape = { batchA: s.batchB, batchB: s.batchA, m: s.n, k: s.k, n: s.m, outShape: [...s.outShape.slice(0, -2), s.n, s.m] };
+    const cT = scratch.track(plainMatMul(original, backend, { a: left, b: right }, attrs, left, right, st, foldable));
+    const c = swapLastAxes(backend, scratch, cT);
+    return withShape(scratch.keep(c), s.outShape);
+  } finally {
+    scratch.dispose();
+  }
+}
