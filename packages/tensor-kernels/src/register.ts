@@ -9,17 +9,20 @@ import { layerNormCpuConfig } from "./kernels/cpu/layer-norm.js";
 import { layerNormWasmConfig } from "./kernels/wasm/layer-norm.js";
 import { layerNormWebGpuConfig } from "./kernels/webgpu/layer-norm.js";
 import { layerNormGradConfig } from "./ops/layer-norm-grad.js";
+import { ATTENTION_GRADS, ATTENTION_KERNELS } from "./registry/attention.js";
+import { GROUP_NORM_GRADS, GROUP_NORM_KERNELS } from "./registry/group-norm.js";
+import { LINEAR_GRADS, LINEAR_KERNELS } from "./registry/linear.js";
 
 export const KERNEL_CONFIGS: readonly KernelConfig[] = [
-  // cpu
   layerNormCpuConfig,
-  // wasm
   layerNormWasmConfig,
-  // webgpu
   layerNormWebGpuConfig,
+  ...GROUP_NORM_KERNELS,
+  ...ATTENTION_KERNELS,
+  ...LINEAR_KERNELS,
 ];
 
-export const GRAD_CONFIGS: readonly GradConfig[] = [layerNormGradConfig];
+export const GRAD_CONFIGS: readonly GradConfig[] = [layerNormGradConfig, ...GROUP_NORM_GRADS, ...ATTENTION_GRADS, ...LINEAR_GRADS];
 
 for (const config of KERNEL_CONFIGS) registerKernel(config);
 for (const config of GRAD_CONFIGS) registerGradient(config);

@@ -723,6 +723,8 @@ function scan(s: string): number {
   return flags;
 }
 
+const MAY_CHANGE_UNDER_NFC = /[^\0-\u02ff]/;
+
 /** ftfy's `fix_and_explain` for one segment: the fixes in order, repeated until nothing changes. */
 function fixSegment(segment: string, unescape: boolean): string {
   let text = segment;
@@ -736,7 +738,7 @@ function fixSegment(segment: string, unescape: boolean): string {
     if (text !== before || flags & HAS_CHAR_FIX) text = fixCharacters(text);
     if (flags & HAS_ESC) text = text.replace(ANSI_RE, "");
     if (text !== before || flags & HAS_CONTROL) text = removeControls(text);
-    if (text !== before || flags & MAY_NEED_NFC) text = text.normalize("NFC");
+    if (text === before ? flags & MAY_NEED_NFC : MAY_CHANGE_UNDER_NFC.test(text)) text = text.normalize("NFC");
     if (text === before) return text;
   }
   return text;

@@ -57,12 +57,13 @@ function matMulShape(a: TensorInfo, b: TensorInfo, transposeA: boolean, transpos
   };
 }
 
-/** [..., r, c] → a new [batch, c, r] buffer (tracked), via wasm's Transpose kernel on the rank-3 view. */
+/** [..., r, c] → a new [..., c, r] buffer (tracked), via wasm's Transpose kernel on the rank-3 view [batch, r, c]. */
 function swapLastAxes(backend: WasmBackend, scratch: Intermediates, t: TensorInfo): TensorInfo {
-  const rank = t.shape.length;
-  const [r, c] = [t.shape[rank - 2]!, t.shape[rank - 1]!];
-  const batch = util.sizeFromShape(t.shape.slice(0, -2));
-  return scratch.track(runWasmKernel(Transpose, backend, { x: withShape(t, [batch, r, c]) }, { perm: [0, 2, 1] }));
+  const outer = t.shape.slice(0, -2);
+  const [r, c] = t.shape.slice(-2) as [number, number];
+  const x = withShape(t, [util.sizeFromShape(outer), r, c]);
+  const swapped = scratch.track(runWasmKernel(Transpose, backend, { x }, { perm: [0, 2, 1] }));
+  return withShape(swapped, [...outer, c, r]);
 }
 
 type Plan = "original" | "transposeOperands" | "transposeResult";
@@ -94,8 +95,8 @@ function plainMatMul(
   foldable: boolean,
 ): TensorInfo {
   const fold = foldable && s.batchB === 1 && s.batchA > 1;
-  const a3 = fold ? withShape(a, [1, s.batchA * s.m, s.k]) : withShape(a, [s.batchA, s.m, s.k]);
-  const b3 = withShape(b, [s.batchB, s.k, s.n]);
+  const a3 = fold ? withShape(a, [1, s.batchA * s.m, s.k]) : a;
+  const b3 = fold ? withShape(b, [1, s.k, s.n]) : b;
   const out = original.kernelFunc({
     inputs: { ...inputs, a: a3, b: b3 },
     backend,

@@ -68,14 +68,14 @@ export class Intermediates {
     return info;
   }
 
-  /** Frees `info` now (it must have been tracked). */
+  /** Frees `info`'s buffer now (it must have been tracked). */
   release(info: TensorInfo): void {
     this.backend.disposeData(this.keep(info).dataId);
   }
 
-  /** Stops tracking `info` (the kernel returns it) and gives it back. */
+  /** Stops tracking `info`'s buffer (the kernel returns it) and gives `info` back. */
   keep(info: TensorInfo): TensorInfo {
-    const i = this.infos.indexOf(info);
+    const i = this.infos.findIndex((t) => t.dataId === info.dataId);
     if (i < 0) throw new Error("Intermediates.keep: not a tracked intermediate");
     this.infos.splice(i, 1);
     return info;
