@@ -22,7 +22,7 @@ import { Intermediates, runWasmKernel, withShape, type WasmBackend } from "./was
  */
 export const MIN_FLOPS_PER_MOVED_ELEMENT = 16;
 
-interface MatMulShape {
+export interface MatMulShape {
   batchA: number;
   batchB: number;
   m: number;
@@ -31,7 +31,7 @@ interface MatMulShape {
   outShape: number[];
 }
 
-function matMulShape(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): MatMulShape {
+export function matMulShape(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): MatMulShape {
   const ra = a.shape.length;
   const rb = b.shape.length;
   const [a0, a1] = [a.shape[ra - 2]!, a.shape[ra - 1]!];
@@ -66,9 +66,10 @@ function swapLastAxes(backend: WasmBackend, scratch: Intermediates, t: TensorInf
   return withShape(swapped, [...outer, c, r]);
 }
 
-type Plan = "original" | "transposeOperands" | "transposeResult";
+export type MatMulPlan = "original" | "transposeOperands" | "transposeResult";
 
-function plan(s: MatMulShape, transposeA: boolean, transposeB: boolean, allowResultTranspose: boolean): Plan {
+/** How a transposed matmul runs: as it is, or with the operands' or with the result's transposes materialised. */
+export function planTransposes(s: MatMulShape, transposeA: boolean, transposeB: boolean, allowResultTranspose: boolean): MatMulPlan {
   const sizeA = s.batchA * s.m * s.k;
   const sizeB = s.batchB * s.k * s.n;
   const sizeC = Math.max(s.batchA, s.batchB) * s.m * s.n;
@@ -125,7 +126,7 @@ export function matMulWithoutTransposes(
   }
   const s = matMulShape(a, b, transposeA, transposeB);
   const foldable = !fused || inputs.preluActivationWeights == null;
-  const todo = transposeA || transposeB ? plan(s, transposeA, transposeB, !fused) : "transposeOperands";
+  const todo = transposeA || transposeB ? planTransposes(s, transposeA, transposeB, !fused) : "transposeOperands";
   if (todo === "original") return original.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
   const scratch = new Intermediates(backend);
   try {
@@ -141,6 +142,60 @@ export function matMulWithoutTransposes(
     const cT = scratch.track(plainMatMul(original, backend, { a: left, b: right }, attrs, left, right, st, foldable));
     const c = swapLastAxes(backend, scratch, cT);
     return withShape(scratch.keep(c), s.outShape);
+  } finally {
+    scratch.dispose();
+  }
+}
+
+/** Whether `matMulWithoutTransposes` ends in XNNPACK's GEMM rather than wasm's naive loop. */
+function endsInGemm(s: MatMulShape, transposeA: boolean, transposeB: boolean, foldable: boolean): boolean {
+  const todo = transposeA || transposeB ? planTransposes(s, transposeA, transposeB, false) : "transposeOperands";
+  return todo !== "original" && s.batchB === 1 && (s.batchA === 1 || foldable);
+}
+
+/** wasm kernels applying each fused activation after the fact. */
+function activate(backend: WasmBackend, x: TensorInfo, activation: string, inputs: Record<string, TensorInfo>, alpha: number): TensorInfo {
+  switch (activation) {
+    case "relu":
+      return runWasmKernel("Relu", backend, { x });
+    case "relu6":
+      return runWasmKernel("Relu6", backend, { x });
+    case "sigmoid":
+      return runWasmKernel("Sigmoid", backend, { x });
+    case "elu":
+      return runWasmKernel("Elu", backend, { x });
+    case "leakyrelu":
+      return runWasmKernel("LeakyRelu", backend, { x }, { alpha });
+    case "prelu":
+      return runWasmKernel("Prelu", backend, { x, alpha: inputs.preluActivationWeights! });
+    default:
+      throw new Error(`_FusedMatMul on wasm: activation ${activation} is not supported`);
+  }
+}
+
+/**
+ * `_FusedMatMul`: as `BatchMatMul`, except that wasm's naive loop adds a bias wrongly (it indexes the bias by
+ * min(i·N + j, N − 1), so rows after the first get bias[N − 1]; tfjs 4.22). Where the product cannot end in the
+ * GEMM, the bias and activation are applied afterwards with wasm's Add and activation kernels.
+ */
+export function fusedMatMul(original: KernelConfig, backend: WasmBackend, inputs: Record<string, TensorInfo>, attrs: NamedAttrMap): TensorInfo {
+  const { a, b, bias } = inputs as { a: TensorInfo; b: TensorInfo; bias?: TensorInfo };
+  const transposeA = attrs.transposeA === true;
+  const transposeB = attrs.transposeB === true;
+  if (bias == null || a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) {
+    return matMulWithoutTransposes(original, backend, inputs, attrs, true);
+  }
+  const foldable = inputs.preluActivationWeights == null;
+  if (endsInGemm(matMulShape(a, b, transposeA, transposeB), transposeA, transposeB, foldable)) {
+    return matMulWithoutTransposes(original, backend, inputs, attrs, true);
+  }
+  const scratch = new Intermediates(backend);
+  try {
+    const product = scratch.track(matMulWithoutTransposes(original, backend, { a, b }, { transposeA, transposeB, activation: "linear" }, true));
+    let y = scratch.track(runWasmKernel("Add", backend, { a: product, b: bias }));
+    const activation = String(attrs.activation ?? "linear");
+    if (activation !== "linear") y = scratch.track(activate(backend, y, activation, inputs, Number(attrs.leakyreluAlpha ?? 0.2)));
+    return scratch.keep(y);
   } finally {
     scratch.dispose();
   }

@@ -5,7 +5,7 @@
  *   UnsortedSegmentSum    missing            → one JS pass on the heap (gather's grad)  (unsorted-segment-sum.ts)
  *   Conv2DBackpropInput   naive direct loop  → plain wasm GEMM + col2im on the heap     (conv2d-backprop-input.ts)
  *   BatchMatMul           naive when transposed or batched → transposes materialised, batch folded (batch-mat-mul.ts)
- *   _FusedMatMul          same
+ *   _FusedMatMul          same, and its naive loop adds the bias wrongly → bias applied after (batch-mat-mul.ts)
  *
  * The last three REPLACE wasm's own kernels and call them for the plain case, so they can only be installed by
  * `registerWasmGapKernels()`, which saves each original before unregistering it; registering these configs with
@@ -21,7 +21,7 @@ import {
   unregisterKernel,
 } from "@tensorflow/tfjs-core";
 import type { Conv2DBackpropInputAttrs, KernelConfig, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
-import { matMulWithoutTransposes } from "./batch-mat-mul.js";
+import { fusedMatMul, matMulWithoutTransposes } from "./batch-mat-mul.js";
 import { conv2dBackpropFilterWasmConfig } from "./conv2d-backprop-filter.js";
 import { conv2dBackpropInput } from "./conv2d-backprop-input.js";
 import { unsortedSegmentSumWasmConfig } from "./unsorted-segment-sum.js";
@@ -53,9 +53,7 @@ export const batchMatMulWasmOverride = overrideConfig(BatchMatMul, (original, ba
   matMulWithoutTransposes(original, backend, inputs, attrs, false),
 );
 
-export const fusedMatMulWasmOverride = overrideConfig(_FusedMatMul, (original, backend, inputs, attrs) =>
-  matMulWithoutTransposes(original, backend, inputs, attrs, true),
-);
+export const fusedMatMulWasmOverride = overrideConfig(_FusedMatMul, fusedMatMul);
 
 export const conv2dBackpropInputWasmOverride = overrideConfig(Conv2DBackpropInput, (original, backend, inputs, attrs) => {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };

@@ -1,5 +1,24 @@
-import { LayerNorm } from "../../ops/layer-norm.js";
-import { hostKernelConfig } from "../host/kernel-config.js";
-import { layerNormHostBody } from "../host/layer-norm-kernel.js";
+/** layerNorm on wasm: our SIMD128 kernel on the backend's heap (kernels/wasm-simd/layer-norm.wat). */
+import type { KernelBackend, KernelConfig, TensorInfo } from "@tensorflow/tfjs-core";
+import { LayerNorm, type LayerNormAttrs } from "../../ops/layer-norm.js";
+import { heapOffset, makeWasmOutput, simdModule } from "../wasm-simd/instance.js";
+import LAYER_NORM_WASM from "../wasm-simd/layer-norm.generated.js";
 
-export const layerNormWasmConfig = hostKernelConfig(LayerNorm, "wasm", layerNormHostBody);
+interface LayerNormSimd {
+  layerNorm(x: number, gamma: number, beta: number, out: number, rows: number, channels: number, epsilon: number): void;
+}
+
+export const layerNormWasmConfig: KernelConfig = {
+  kernelName: LayerNorm,
+  backendName: "wasm",
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const b = backend as KernelBackend;
+    const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+    const { epsilon } = attrs as unknown as LayerNormAttrs;
+    const channels = x.shape[x.shape.length - 1]!;
+    const rows = x.shape.reduce((a, d) => a * d, 1) / channels;
+    const out = makeWasmOutput(b, x.shape.slice());
+    simdModule<LayerNormSimd>(b, "layer-norm", LAYER_NORM_WASM).layerNorm(heapOffset(b, x), heapOffset(b, gamma), heapOffset(b, beta), heapOffset(b, out), rows, channels, epsilon);
+    return out;
+  },
+};

@@ -1,0 +1,151 @@
+/**
+ * npm run bench -w @proj/tensor-kernels [-- --backends wasm,webgpu,cpu --runs 7 --quick]
+ *
+ * Per op, backend and shape: median time of the fused op and of the plain tfjs composition measured in the same
+ * run, achieved GB/s (memory-bound ops) or GFLOP/s (matmul-like ops), and the ratio composition/fused (> 1 means
+ * the fused kernel is faster). Shapes are CLIP ViT-B/32 (B=8, T=50, width 768, 12 heads), CLIP text (T=77,
+ * width 512, 8 heads) and the unCLIP decoder (32×32 and 64×64 feature maps, 128–256 channels).
+ * The webgpu backend here is SwiftShader (a CPU emulation): its timings check that the kernels run, not speed.
+ */
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import "../src/register.js";
+import * as kernels from "../src/index.js";
+import { initBackends, randomTensor } from "../src/testing/backends.js";
+
+const { values } = parseArgs({
+  options: {
+    backends: { type: "string", default: "wasm,webgpu" },
+    runs: { type: "string", default: "7" },
+    quick: { type: "boolean", default: false },
+  },
+});
+const runs = Number(values.runs);
+const quick = values.quick;
+
+interface Case {
+  op: string;
+  shape: string;
+  /** Builds the inputs; returns the fused and the composed computation. */
+  make: () => { inputs: tf.Tensor[]; fused: () => tf.Tensor; composed: () => tf.Tensor };
+  /** Bytes moved (for GB/s) or floating-point operations (for GFLOP/s). */
+  work: { bytes?: number; flops?: number };
+}
+
+const f32 = 4;
+const cases: Case[] = [];
+
+function addLayerNorm(rows: number, c: number, label: string): void {
+  cases.push({
+    op: "layerNorm",
+    shape: `${label} [${rows}, ${c}]`,
+    work: { bytes: 2 * rows * c * f32 },
+    make: () => {
+      const x = randomTensor([rows, c], 1);
+      const g = randomTensor([c], 2, 1, 1);
+      const b = randomTensor([c], 3);
+      return { inputs: [x, g, b], fused: () => kernels.layerNorm(x, g, b, { epsilon: 1e-5 }), composed: () => kernels.layerNormReference(x, g, b, 1e-5) };
+    },
+  });
+}
+addLayerNorm(8 * 50, 768, "ViT-B/32");
+addLayerNorm(8 * 77, 512, "text");
+
+// Ops that other modules add (groupNorm, attention, linear) register their cases when present.
+const api = kernels as unknown as Record<string, (...args: never[]) => tf.Tensor>;
+if (typeof api.groupNorm === "function" && typeof api.groupNormReference === "function") {
+  const groupNorm = api.groupNorm as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, o: object) => tf.Tensor;
+  const groupNormReference = api.groupNormReference as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, o: object) => tf.Tensor;
+  for (const [n, hw, c] of [[4, 32, 128], [2, 64, 128], [2, 32, 256]] as const) {
+    cases.push({
+      op: "groupNorm+silu",
+      shape: `unCLIP [${n}, ${hw}, ${hw}, ${c}] g32`,
+      work: { bytes: 2 * n * hw * hw * c * f32 },
+      make: () => {
+        const x = randomTensor([n, hw, hw, c], 4);
+        const g = randomTensor([c], 5, 1, 1);
+        const b = randomTensor([c], 6);
+        const o = { groups: 32, epsilon: 1e-5, activation: "silu" };
+        return { inputs: [x, g, b], fused: () => groupNorm(x, g, b, o), composed: () => groupNormReference(x, g, b, o) };
+      },
+    });
+  }
+}
+if (typeof api.attention === "function" && typeof api.attentionReference === "function") {
+  const attention = api.attention as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, o: object) => tf.Tensor;
+  const attentionReference = api.attentionReference as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, o: object) => tf.Tensor;
+  for (const [b, h, t, d, causal, label] of [[8, 12, 50, 64, false, "ViT-B/32"], [8, 8, 77, 64, true, "text causal"], [2, 4, 256, 64, false, "unCLIP 16×16"]] as const) {
+    cases.push({
+      op: "attention",
+      shape: `${label} [${b}, ${h}, ${t}, ${d}]`,
+      work: { flops: 4 * b * h * t * t * d },
+      make: () => {
+        const q = randomTensor([b, h, t, d], 7);
+        const k = randomTensor([b, h, t, d], 8);
+        const v = randomTensor([b, h, t, d], 9);
+        return { inputs: [q, k, v], fused: () => attention(q, k, v, { causal }), composed: () => attentionReference(q, k, v, { causal }) };
+      },
+    });
+  }
+}
+if (typeof api.linear === "function" && typeof api.linearReference === "function") {
+  const linear = api.linear as unknown as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, o: object) => tf.Tensor;
+  const linearReference = api.linearReference as unknown as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, o: object) => tf.Tensor;
+  for (const [m, k, n, act, label] of [[8 * 50, 768, 3072, "quickGelu", "ViT-B/32 c_fc"], [8 * 77, 512, 2048, "quickGelu", "text c_fc"], [2 * 1024, 128, 128, "silu", "unCLIP 32×32"]] as const) {
+    cases.push({
+      op: `linear+${act}`,
+      shape: `${label} [${m}, ${k}]×[${k}, ${n}]`,
+      work: { flops: 2 * m * k * n },
+      make: () => {
+        const x = randomTensor([m, k], 10);
+        const w = randomTensor([k, n], 11, 0.05);
+        const b = randomTensor([n], 12);
+        const o = { activation: act };
+        return { inputs: [x, w, b], fused: () => linear(x, w, b, o), composed: () => linearReference(x, w, b, o) };
+      },
+    });
+  }
+}
+
+async function timeIt(fn: () => tf.Tensor, n: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n + 2; i++) {
+    const t0 = performance.now();
+    const y = fn();
+    await y.data();
+    const dt = performance.now() - t0;
+    y.dispose();
+    if (i >= 2) times.push(dt); // two warm-up runs (shader compilation, caches)
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+const available = await initBackends();
+const wanted = values.backends!.split(",").filter((b) => available.includes(b));
+const rows: string[][] = [["op", "backend", "shape", "fused ms", "composition ms", "fused rate", "composition rate", "speed-up"]];
+for (const backend of wanted) {
+  await tf.setBackend(backend);
+  await tf.ready();
+  const n = backend === "webgpu" || quick ? Math.min(runs, 3) : runs;
+  for (const c of cases) {
+    if (backend === "webgpu" && quick) continue;
+    const { inputs, fused, composed } = c.make();
+    const before = tf.memory().numTensors;
+    const tf_ = await timeIt(() => tf.tidy(fused), n);
+    const tc = await timeIt(() => tf.tidy(composed), n);
+    if (tf.memory().numTensors !== before) throw new Error(`${c.op} leaked tensors on ${backend}`);
+    tf.dispose(inputs);
+    const rate = (ms: number) => (c.work.flops ? `${(c.work.flops / ms / 1e6).toFixed(1)} GFLOP/s` : `${(c.work.bytes! / ms / 1e6).toFixed(2)} GB/s`);
+    rows.push([c.op, backend, c.shape, tf_.toFixed(2), tc.toFixed(2), rate(tf_), rate(tc), `${(tc / tf_).toFixed(2)}×`]);
+    console.error(`  ${c.op} ${backend} ${c.shape}: ${tf_.toFixed(2)} ms vs ${tc.toFixed(2)} ms`);
+  }
+}
+
+const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+const line = (r: string[]) => `| ${r.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
+console.log(line(rows[0]!));
+console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
+for (const r of rows.slice(1)) console.log(line(r));
+console.log(`\nbackends: ${wanted.join(", ")}; median of ${runs} runs after 2 warm-ups; speed-up = composition / fused.`);
+if (wanted.includes("webgpu")) console.log("webgpu here is SwiftShader (CPU emulation): not a speed measurement.");

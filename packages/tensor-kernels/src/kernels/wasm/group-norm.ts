@@ -1,0 +1,5 @@
+import { GroupNorm } from "../../ops/group-norm.js";
+import { hostKernelConfig } from "../host/kernel-config.js";
+import { groupNormHostBody } from "../host/group-norm-kernel.js";
+
+export const groupNormWasmConfig = hostKernelConfig(GroupNorm, "wasm", groupNormHostBody);
