@@ -1,7 +1,8 @@
 /**
  * `ftfy.fix_text(text)` — ftfy 6.3.1 with its default `TextFixerConfig` — as the CLIP reference tokenizer runs it
- * before `html.unescape`. Written from ftfy's documented behaviour and checked against the real library
- * (`__fixtures__/ftfy-python.json`); the mojibake detector is this module's own heuristic, modelled on ftfy's.
+ * before `html.unescape`. Written from ftfy's documented behaviour, with its tables of facts (Windows-1252 and the
+ * other single-byte code pages, the HTML5 entities, the character categories of its mojibake heuristic), and
+ * checked against the real library (`__fixtures__/ftfy-python.json`).
  *
  * Like ftfy, the text is fixed line by line (each segment ends after a `\n`), and each line is put through the
  * sequence of fixes below again and again until it stops changing:
@@ -9,9 +10,13 @@
  *   unescape_html → fix_encoding → fix_c1_controls → fix_latin_ligatures → fix_character_width → uncurl_quotes →
  *   fix_line_breaks → fix_surrogates → remove_terminal_escapes → remove_control_chars → NFC
  *
- * `fix_encoding` only undoes UTF-8 that was decoded as Windows-1252 or Latin-1 (the mojibake that real text has);
- * ftfy's rarer repairs through Windows-1250/1251/1253/1254/1257, ISO-8859-2, MacRoman and cp437 are not made.
- */
+ * `fix_encoding` undoes mojibake — UTF-8 that was decoded with a single-byte encoding such as Windows-1252 — when
+ * ftfy's heuristic says the line looks like mojibake: the whole line if it re-decodes, otherwise the runs within it
+ * that look bad on their own. Printable ASCII without `&` is returned at once.
+ *
+ * Known differences from ftfy come only from Unicode versions: ftfy's regular expressions use `\w` and `\d` with
+ * Python's Unicode data (Unicode 14 in Python 3.11), this module the JS engine's (Unicode 15 or later), so
+ * characters assigned since can be judged differently (see `ftfy.test.ts`). */
 import { characterEntities } from "character-entities";
 import { characterEntitiesLegacy } from "character-entities-legacy";
 
@@ -20,7 +25,6 @@ import { characterEntitiesLegacy } from "character-entities-legacy";
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Windows-1252 bytes 0x80–0x9F. The five bytes it leaves unassigned (0 here) stay U+0081 etc., as ftfy's "sloppy" codec does. */
-// prettier-ignore
 const CP1252_HIGH = [
   0x20ac, 0, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017d, 0,
   0, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0, 0x017e, 0x0178,
@@ -359,6 +363,7 @@ function isSentencePunctuation(c: number): boolean {
  * let U+FFFD — a byte the decoder could not decode — stand for byte 0x1A.
  */
 interface SingleByteEncoding {
+  readonly name: string;
   readonly high: string;
   readonly sloppy: boolean;
   /** MacRoman is spared `restore_byte_a0`, where an en dash and a space would look like UTF-8. */
@@ -375,37 +380,74 @@ function cp1252High(): string {
   return CP1252_HIGH.map((cp, i) => String.fromCharCode(cp === 0 ? 0x80 + i : cp)).join("") + latin1High().slice(32);
 }
 
-/** ftfy's order of trial: Latin-1 and Windows-1252 first, as by far the commonest. */
-// prettier-ignore
+/** The encodings in ftfy's order of trial: Latin-1 and Windows-1252, by far the commonest, first. */
 const ENCODINGS: readonly SingleByteEncoding[] = [
-  { high: latin1High(), sloppy: false, restoreA0: true },
-  { high: cp1252High(), sloppy: true, restoreA0: true },
-  ...[
-  // sloppy-windows-1251
-  "ЂЃ‚ѓ„…†‡€‰Љ‹ЊЌЋЏђ‘’“”•–—\u0098™љ›њќћџ\u00a0ЎўЈ¤Ґ¦§Ё©Є«¬\u00ad®Ї°±Ііґµ¶·ё№є»јЅѕї" +
-    "АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯабвгдежзийклмнопрстуфхцчшщъыьэюя",
-  // sloppy-windows-1250
-  "€\u0081‚\u0083„…†‡\u0088‰Š‹ŚŤŽŹ\u0090‘’“”•–—\u0098™š›śťžź\u00a0ˇ˘Ł¤Ą¦§¨©Ş«¬\u00ad®Ż°±˛ł´µ¶·¸ąş»Ľ˝ľż" +
-    "ŔÁÂĂÄĹĆÇČÉĘËĚÍÎĎĐŃŇÓÔŐÖ×ŘŮÚŰÜÝŢßŕáâăäĺćçčéęëěíîďđńňóôőö÷řůúűüýţ˙",
-  // sloppy-windows-1253
-  "€\u0081‚ƒ„…†‡\u0088‰\u008a‹\u008c\u008d\u008e\u008f\u0090‘’“”•–—\u0098™\u009a›\u009c\u009d\u009e\u009f\u00a0΅Ά£¤¥¦§¨©ª«¬\u00ad®―°±²³΄µ¶·ΈΉΊ»Ό½ΎΏ" +
-    "ΐΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡÒΣΤΥΦΧΨΩΪΫάέήίΰαβγδεζηθικλμνξοπρςστυφχψωϊϋόύώÿ",
-  // sloppy-windows-1254
-  "€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008d\u008e\u008f\u0090‘’“”•–—˜™š›œ\u009d\u009eŸ\u00a0¡¢£¤¥¦§¨©ª«¬\u00ad®¯°±²³´µ¶·¸¹º»¼½¾¿" +
-    "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏĞÑÒÓÔÕÖ×ØÙÚÛÜİŞßàáâãäåæçèéêëìíîïğñòóôõö÷øùúûüışÿ",
-  // sloppy-windows-1257
-  "€\u0081‚\u0083„…†‡\u0088‰\u008a‹\u008c¨ˇ¸\u0090‘’“”•–—\u0098™\u009a›\u009c¯˛\u009f\u00a0¡¢£¤¥¦§Ø©Ŗ«¬\u00ad®Æ°±²³´µ¶·ø¹ŗ»¼½¾æ" +
-    "ĄĮĀĆÄÅĘĒČÉŹĖĢĶĪĻŠŃŅÓŌÕÖ×ŲŁŚŪÜŻŽßąįāćäåęēčéźėģķīļšńņóōõö÷ųłśūüżž˙",
-  // iso-8859-2
-  "\u0080\u0081\u0082\u0083\u0084\u0085\u0086\u0087\u0088\u0089\u008a\u008b\u008c\u008d\u008e\u008f\u0090\u0091\u0092\u0093\u0094\u0095\u0096\u0097\u0098\u0099\u009a\u009b\u009c\u009d\u009e\u009f\u00a0Ą˘Ł¤ĽŚ§¨ŠŞŤŹ\u00adŽŻ°ą˛ł´ľśˇ¸šşťź˝žż" +
-    "ŔÁÂĂÄĹĆÇČÉĘËĚÍÎĎĐŃŇÓÔŐÖ×ŘŮÚŰÜÝŢßŕáâăäĺćçčéęëěíîďđńňóôőö÷řůúűüýţ˙",
-  // macroman
-  "ÄÅÇÉÑÖÜáàâäãåçéèêëíìîïñóòôöõúùûü†°¢£§•¶ß®©™´¨≠ÆØ∞±≤≥¥µ∂∑∏π∫ªºΩæø" +
-    "¿¡¬√ƒ≈∆«»…\u00a0ÀÃÕŒœ–—“”‘’÷◊ÿŸ⁄€‹›ﬁﬂ‡·‚„‰ÂÊÁËÈÍÎÏÌÓÔ\uf8ffÒÚÛÙıˆ˜¯˘˙˚¸˝˛ˇ",
-  // cp437
-  "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐" +
-    "└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0",
-  ].map((high, i) => ({ high, sloppy: i < 5, restoreA0: i !== 6 })),
+  { name: "latin-1", high: latin1High(), sloppy: false, restoreA0: true },
+  { name: "sloppy-windows-1252", high: cp1252High(), sloppy: true, restoreA0: true },
+  {
+    name: "sloppy-windows-1251",
+    high:
+      "ЂЃ‚ѓ„…†‡€‰Љ‹ЊЌЋЏђ‘’“”•–—\u0098™љ›њќћџ\u00a0ЎўЈ¤Ґ¦§Ё©Є«¬\u00ad®Ї°±Ііґµ¶·ё№є»јЅѕї" +
+      "АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯабвгдежзийклмнопрстуфхцчшщъыьэюя",
+    sloppy: true,
+    restoreA0: true,
+  },
+  {
+    name: "sloppy-windows-1250",
+    high:
+      "€\u0081‚\u0083„…†‡\u0088‰Š‹ŚŤŽŹ\u0090‘’“”•–—\u0098™š›śťžź\u00a0ˇ˘Ł¤Ą¦§¨©Ş«¬\u00ad®Ż°±˛ł´µ¶·¸ąş»Ľ˝ľż" +
+      "ŔÁÂĂÄĹĆÇČÉĘËĚÍÎĎĐŃŇÓÔŐÖ×ŘŮÚŰÜÝŢßŕáâăäĺćçčéęëěíîďđńňóôőö÷řůúűüýţ˙",
+    sloppy: true,
+    restoreA0: true,
+  },
+  {
+    name: "sloppy-windows-1253",
+    high:
+      "€\u0081‚ƒ„…†‡\u0088‰\u008a‹\u008c\u008d\u008e\u008f\u0090‘’“”•–—\u0098™\u009a›\u009c\u009d\u009e\u009f\u00a0΅Ά£¤¥¦§¨©ª«¬\u00ad®―°±²³΄µ¶·ΈΉΊ»Ό½ΎΏ" +
+      "ΐΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡÒΣΤΥΦΧΨΩΪΫάέήίΰαβγδεζηθικλμνξοπρςστυφχψωϊϋόύώÿ",
+    sloppy: true,
+    restoreA0: true,
+  },
+  {
+    name: "sloppy-windows-1254",
+    high:
+      "€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008d\u008e\u008f\u0090‘’“”•–—˜™š›œ\u009d\u009eŸ\u00a0¡¢£¤¥¦§¨©ª«¬\u00ad®¯°±²³´µ¶·¸¹º»¼½¾¿" +
+      "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏĞÑÒÓÔÕÖ×ØÙÚÛÜİŞßàáâãäåæçèéêëìíîïğñòóôõö÷øùúûüışÿ",
+    sloppy: true,
+    restoreA0: true,
+  },
+  {
+    name: "sloppy-windows-1257",
+    high:
+      "€\u0081‚\u0083„…†‡\u0088‰\u008a‹\u008c¨ˇ¸\u0090‘’“”•–—\u0098™\u009a›\u009c¯˛\u009f\u00a0¡¢£¤¥¦§Ø©Ŗ«¬\u00ad®Æ°±²³´µ¶·ø¹ŗ»¼½¾æ" +
+      "ĄĮĀĆÄÅĘĒČÉŹĖĢĶĪĻŠŃŅÓŌÕÖ×ŲŁŚŪÜŻŽßąįāćäåęēčéźėģķīļšńņóōõö÷ųłśūüżž˙",
+    sloppy: true,
+    restoreA0: true,
+  },
+  {
+    name: "iso-8859-2",
+    high:
+      "\u0080\u0081\u0082\u0083\u0084\u0085\u0086\u0087\u0088\u0089\u008a\u008b\u008c\u008d\u008e\u008f\u0090\u0091\u0092\u0093\u0094\u0095\u0096\u0097\u0098\u0099\u009a\u009b\u009c\u009d\u009e\u009f\u00a0Ą˘Ł¤ĽŚ§¨ŠŞŤŹ\u00adŽŻ°ą˛ł´ľśˇ¸šşťź˝žż" +
+      "ŔÁÂĂÄĹĆÇČÉĘËĚÍÎĎĐŃŇÓÔŐÖ×ŘŮÚŰÜÝŢßŕáâăäĺćçčéęëěíîďđńňóôőö÷řůúűüýţ˙",
+    sloppy: false,
+    restoreA0: true,
+  },
+  {
+    name: "macroman",
+    high:
+      "ÄÅÇÉÑÖÜáàâäãåçéèêëíìîïñóòôöõúùûü†°¢£§•¶ß®©™´¨≠ÆØ∞±≤≥¥µ∂∑∏π∫ªºΩæø" +
+      "¿¡¬√ƒ≈∆«»…\u00a0ÀÃÕŒœ–—“”‘’÷◊ÿŸ⁄€‹›ﬁﬂ‡·‚„‰ÂÊÁËÈÍÎÏÌÓÔ\uf8ffÒÚÛÙıˆ˜¯˘˙˚¸˝˛ˇ",
+    sloppy: false,
+    restoreA0: false,
+  },
+  {
+    name: "cp437",
+    high:
+      "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐" +
+      "└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0",
+    sloppy: false,
+    restoreA0: true,
+  },
 ];
 
 const ENCODERS: readonly ReadonlyMap<number, number>[] = ENCODINGS.map((encoding) => {
@@ -529,6 +571,7 @@ function isStrictContinuation(c: number): boolean {
 /** The length of the UTF-8-shaped sequence at `i`, or 0. */
 function detectorSequenceLength(s: string, i: number): number {
   const c = s.charCodeAt(i);
+  if (c < 0xc2 || c > 0x443) return 0; // the range of all the leads
   const length = LEAD_OF_2.has(c) ? 2 : LEAD_OF_3.has(c) ? 3 : LEAD_OF_4.has(c) ? 4 : 0;
   if (length === 0 || i + length > s.length) return 0;
   for (let k = 1; k < length; k++) if (!isContinuation(s.charCodeAt(i + k))) return 0;
@@ -587,9 +630,12 @@ function mapC1Controls(s: string): string {
   return pos === 0 ? s : out + s.slice(pos);
 }
 
-/** ftfy's `fix_encoding`: steps until nothing changes (text can be mojibake of mojibake). */
+/**
+ * ftfy's `fix_encoding`: steps until nothing changes (text can be mojibake of mojibake). Every step shortens the
+ * text or removes C1 controls, so this ends; the bound is only a guard.
+ */
 function fixEncoding(s: string): string {
-  for (let round = 0; round < 16; round++) {
+  for (let round = 0; round < 100; round++) {
     const fixed = fixEncodingStep(s);
     if (fixed === s) break;
     s = fixed;
@@ -628,8 +674,8 @@ function fixCharacters(s: string): string {
     } else if (c === 0x2028 || c === 0x2029) {
       replacement = "\n";
     } else {
-      replacement = LIGATURES.get(c) ?? WIDTH.get(c) ?? uncurledQuote(c);
-      if (replacement !== undefined && c === 0x0149) replacement = "'n"; // ŉ → ʼn, whose ʼ is then uncurled
+      // uncurl_quotes comes after fix_latin_ligatures, so ŉ → ʼn → 'n.
+      replacement = LIGATURES.get(c)?.replace("\u02bc", "'") ?? WIDTH.get(c) ?? uncurledQuote(c);
     }
     if (replacement !== undefined) {
       out += s.slice(pos, i) + replacement;
