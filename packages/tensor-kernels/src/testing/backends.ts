@@ -31,15 +31,20 @@ async function setupWebGpu(): Promise<void> {
   if (!adapter) throw new Error(`No WebGPU adapter: is chromium installed (${SWIFTSHADER_ICD})?`);
 }
 
-/** Names of the backends available to the suite, initialised once per test process. */
-export function initBackends(): Promise<string[]> {
+/**
+ * Names of the backends available to the suite (by default cpu, wasm and webgpu), initialised once per process.
+ * `only` restricts the set (the GPU benchmark runs webgpu alone).
+ */
+export function initBackends(only?: readonly string[]): Promise<string[]> {
   ready ??= (async () => {
-    const names = ["cpu", "wasm"];
-    if (process.env.PROJ_SKIP_WEBGPU === "1") {
-      console.warn("PROJ_SKIP_WEBGPU=1: the webgpu backend is not tested in this run");
-    } else {
-      await setupWebGpu();
-      names.push("webgpu");
+    const names = ["cpu", "wasm"].filter((n) => only === undefined || only.includes(n));
+    if (only === undefined || only.includes("webgpu")) {
+      if (process.env.PROJ_SKIP_WEBGPU === "1") {
+        console.warn("PROJ_SKIP_WEBGPU=1: the webgpu backend is not tested in this run");
+      } else {
+        await setupWebGpu();
+        names.push("webgpu");
+      }
     }
     for (const name of names) {
       if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
@@ -50,7 +55,7 @@ export function initBackends(): Promise<string[]> {
         });
       }
     }
-    await tf.setBackend("cpu");
+    await tf.setBackend(names[0] ?? "cpu");
     return names;
   })();
   return ready;
