@@ -18,6 +18,8 @@ const { values } = parseArgs({
     backends: { type: "string", default: "wasm,webgpu" },
     runs: { type: "string", default: "7" },
     quick: { type: "boolean", default: false },
+    /** Calls per timing sample on webgpu (one readback per sample). */
+    reps: { type: "string", default: "20" },
   },
 });
 const runs = Number(values.runs);
@@ -107,15 +109,21 @@ if (typeof api.linear === "function" && typeof api.linearReference === "function
   }
 }
 
-async function timeIt(fn: () => tf.Tensor, n: number): Promise<number> {
+/**
+ * Median ms per call over `n` samples after two warm-ups (shader compilation, caches). A sample runs the op `reps`
+ * times and waits for the last result once, so on a GPU the queue stays full and one readback's latency is spread
+ * over `reps` calls (on wasm/cpu, `reps` = 1: they compute synchronously).
+ */
+async function timeIt(fn: () => tf.Tensor, n: number, reps: number): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < n + 2; i++) {
     const t0 = performance.now();
+    for (let r = 1; r < reps; r++) fn().dispose();
     const y = fn();
     await y.data();
-    const dt = performance.now() - t0;
+    const dt = (performance.now() - t0) / reps;
     y.dispose();
-    if (i >= 2) times.push(dt); // two warm-up runs (shader compilation, caches)
+    if (i >= 2) times.push(dt);
   }
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)]!;
@@ -131,8 +139,9 @@ for (const backend of wanted) {
     if (backend === "webgpu" && quick) continue;
     const { inputs, fused, composed } = c.make();
     const before = tf.memory().numTensors;
-    const tf_ = await timeIt(() => tf.tidy(fused), n);
-    const tc = await timeIt(() => tf.tidy(composed), n);
+    const reps = backend === "webgpu" ? Number(values.reps) : 1;
+    const tf_ = await timeIt(() => tf.tidy(fused), n, reps);
+    const tc = await timeIt(() => tf.tidy(composed), n, reps);
     if (tf.memory().numTensors !== before) throw new Error(`${c.op} leaked tensors on ${backend}`);
     tf.dispose(inputs);
     const rate = (ms: number) => (c.work.flops ? `${(c.work.flops / ms / 1e6).toFixed(1)} GFLOP/s` : `${(c.work.bytes! / ms / 1e6).toFixed(2)} GB/s`);
