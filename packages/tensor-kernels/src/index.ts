@@ -8,6 +8,9 @@
 export { layerNorm, layerNormReference, LayerNorm } from "./ops/layer-norm.js";
 export type { LayerNormAttrs, LayerNormInputs, LayerNormOptions } from "./ops/layer-norm.js";
 
+export { groupNorm, groupNormReference, GroupNorm, GroupNormGrad } from "./ops/group-norm.js";
+export type { GroupNormActivation, GroupNormAttrs, GroupNormGradInputs, GroupNormInputs, GroupNormOptions } from "./ops/group-norm.js";
+
 // Dispatch and backends
 export { hasKernel } from "./ops/dispatch.js";
 export { setupBackend } from "./setup-backend.js";
