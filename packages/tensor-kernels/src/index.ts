@@ -8,8 +8,10 @@
 export { layerNorm, layerNormReference, LayerNorm } from "./ops/layer-norm.js";
 export type { LayerNormAttrs, LayerNormInputs, LayerNormOptions } from "./ops/layer-norm.js";
 
-export { groupNorm, groupNormReference, GroupNorm, GroupNormGrad } from "./ops/group-norm.js";
-export type { GroupNormActivation, GroupNormAttrs, GroupNormGradInputs, GroupNormInputs, GroupNormOptions } from "./ops/group-norm.js";
+export { groupNorm, groupNormReference, GroupNorm } from "./ops/group-norm.js";
+export type { GroupNormActivation, GroupNormAttrs, GroupNormInputs, GroupNormOptions } from "./ops/group-norm.js";
+export { GroupNormGrad } from "./ops/group-norm-grad.js";
+export type { GroupNormGradInputs } from "./ops/group-norm-grad.js";
 
 // Dispatch and backends
 export { hasKernel } from "./ops/dispatch.js";
