@@ -13,6 +13,11 @@ export type { GroupNormActivation, GroupNormAttrs, GroupNormInputs, GroupNormOpt
 export { GroupNormGrad } from "./ops/group-norm-grad.js";
 export type { GroupNormGradInputs } from "./ops/group-norm-grad.js";
 
+export { linear, linearReference, Linear, LinearNoBias } from "./ops/linear.js";
+export type { LinearActivation, LinearAttrs, LinearInputs, LinearOptions } from "./ops/linear.js";
+export { ACTIVATIONS, erf, gelu, quickGelu, silu } from "./ops/activations.js";
+export type { Activation } from "./ops/activations.js";
+
 // Dispatch and backends
 export { hasKernel } from "./ops/dispatch.js";
 export { setupBackend } from "./setup-backend.js";
