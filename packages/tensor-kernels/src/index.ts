@@ -18,6 +18,9 @@ export type { LinearActivation, LinearAttrs, LinearInputs, LinearOptions } from 
 export { ACTIVATIONS, erf, gelu, quickGelu, silu } from "./ops/activations.js";
 export type { Activation } from "./ops/activations.js";
 
+export { attention, attentionReference, Attention, MaskedAttention } from "./ops/attention.js";
+export type { AttentionAttrs, AttentionInputs, AttentionOptions, MaskedAttentionInputs } from "./ops/attention.js";
+
 // Dispatch and backends
 export { hasKernel } from "./ops/dispatch.js";
 export { setupBackend } from "./setup-backend.js";
