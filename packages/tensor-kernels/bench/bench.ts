@@ -92,7 +92,7 @@ if (typeof api.attention === "function" && typeof api.attentionReference === "fu
 }
 if (typeof api.linear === "function" && typeof api.linearReference === "function") {
   const linear = api.linear as unknown as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, o: object) => tf.Tensor;
-  const linearReference = api.linearReference as unknown as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, o: object) => tf.Tensor;
+  const linearReference = api.linearReference as unknown as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, activation: string) => tf.Tensor;
   for (const [m, k, n, act, label] of [[8 * 50, 768, 3072, "quickGelu", "ViT-B/32 c_fc"], [8 * 77, 512, 2048, "quickGelu", "text c_fc"], [2 * 1024, 128, 128, "silu", "unCLIP 32×32"]] as const) {
     cases.push({
       op: `linear+${act}`,
@@ -103,30 +103,36 @@ if (typeof api.linear === "function" && typeof api.linearReference === "function
         const w = randomTensor([k, n], 11, 0.05);
         const b = randomTensor([n], 12);
         const o = { activation: act };
-        return { inputs: [x, w, b], fused: () => linear(x, w, b, o), composed: () => linearReference(x, w, b, o) };
+        return { inputs: [x, w, b], fused: () => linear(x, w, b, o), composed: () => linearReference(x, w, b, act) };
       },
     });
   }
 }
 
 /**
- * Median ms per call over `n` samples after two warm-ups (shader compilation, caches). A sample runs the op `reps`
- * times and waits for the last result once, so on a GPU the queue stays full and one readback's latency is spread
- * over `reps` calls (on wasm/cpu, `reps` = 1: they compute synchronously).
+ * Median ms per call of `a` and of `b` over `n` samples each after two warm-ups (shader compilation, caches),
+ * interleaved (a, b, a, b, …) so that load from other processes hits both alike. A sample runs the op `reps` times
+ * and waits for the last result once, so on a GPU the queue stays full and one readback's latency is spread over
+ * `reps` calls (on wasm/cpu, `reps` = 1: they compute synchronously).
  */
-async function timeIt(fn: () => tf.Tensor, n: number, reps: number): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < n + 2; i++) {
+async function timePair(a: () => tf.Tensor, b: () => tf.Tensor, n: number, reps: number): Promise<[number, number]> {
+  const sample = async (fn: () => tf.Tensor) => {
     const t0 = performance.now();
     for (let r = 1; r < reps; r++) fn().dispose();
     const y = fn();
     await y.data();
     const dt = (performance.now() - t0) / reps;
     y.dispose();
-    if (i >= 2) times.push(dt);
+    return dt;
+  };
+  const times: [number[], number[]] = [[], []];
+  for (let i = 0; i < n + 2; i++) {
+    const ta = await sample(a);
+    const tb = await sample(b);
+    if (i >= 2) times[0].push(ta), times[1].push(tb);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  return [median(times[0]), median(times[1])];
 }
 
 const wanted = await initBackends(values.backends!.split(","));
@@ -140,8 +146,7 @@ for (const backend of wanted) {
     const { inputs, fused, composed } = c.make();
     const before = tf.memory().numTensors;
     const reps = backend === "webgpu" ? Number(values.reps) : 1;
-    const tf_ = await timeIt(() => tf.tidy(fused), n, reps);
-    const tc = await timeIt(() => tf.tidy(composed), n, reps);
+    const [tf_, tc] = await timePair(() => tf.tidy(fused), () => tf.tidy(composed), n, reps);
     if (tf.memory().numTensors !== before) throw new Error(`${c.op} leaked tensors on ${backend}`);
     tf.dispose(inputs);
     const rate = (ms: number) => (c.work.flops ? `${(c.work.flops / ms / 1e6).toFixed(1)} GFLOP/s` : `${(c.work.bytes! / ms / 1e6).toFixed(2)} GB/s`);
@@ -155,7 +160,7 @@ const line = (r: string[]) => `| ${r.map((cell, i) => cell.padEnd(widths[i]!)).j
 console.log(line(rows[0]!));
 console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
 for (const r of rows.slice(1)) console.log(line(r));
-console.log(`\nbackends: ${wanted.join(", ")}; median of ${runs} runs after 2 warm-ups; speed-up = composition / fused.`);
+console.log(`\nbackends: ${wanted.join(", ")}; median of ${runs} interleaved runs after 2 warm-ups; speed-up = composition / fused.`);
 if (wanted.includes("webgpu")) {
   const info = await (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu?.requestAdapter();
   const adapter = info?.info ?? { vendor: "?", architecture: "?", description: "?" };
