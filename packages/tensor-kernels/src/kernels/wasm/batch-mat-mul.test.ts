@@ -22,11 +22,14 @@ const cases: [number[], number[], boolean, boolean][] = [
   [[2, 3, 20, 16], [2, 3, 12, 16], false, true], // batched both (attention's QKᵀ)
   [[4, 24, 16], [4, 24, 10], true, false],
   [[20, 16], [3, 16, 12], false, false], // unbatched A, batched B
+  [[3, 64, 48], [3, 48, 50], false, false], // batched both, big enough for one GEMM call per matrix
+  [[3, 64, 48], [3, 50, 48], false, true],
+  [[64, 48], [3, 48, 50], false, false], // unbatched A, batched B, per matrix
   [[2, 3, 9, 16], [1, 1, 16, 7], false, false], // broadcast batch dims (tfjs broadcasts a batch of 1 only)
   [[1, 1, 16, 9], [2, 3, 7, 16], true, true],
 ];
 
-describe("BatchMatMul on wasm (transposes materialised, batch folded)", () => {
+describe("BatchMatMul on wasm (transposes materialised, batches folded or split)", () => {
   beforeAll(() => tf.setBackend("wasm"));
 
   it.each(cases)("matches cpu: [%s] × [%s], transposeA=%s, transposeB=%s", async (aShape, bShape, ta, tb) => {
@@ -57,7 +60,7 @@ describe("BatchMatMul on wasm (transposes materialised, batch folded)", () => {
   });
 
   it("leaks no tensor and no heap buffer on any path", async () => {
-    for (const [aShape, bShape, ta, tb] of [cases[1]!, cases[3]!, cases[5]!, cases[9]!]) {
+    for (const [aShape, bShape, ta, tb] of [1, 3, 5, 8, 9, 10, 11, 14, 16].map((i) => cases[i]!)) {
       expect(await leakOnWasm(() => tf.matMul(randomTensor(aShape, 1), randomTensor(bShape, 2), ta, tb))).toEqual({ tensors: 0, buffers: 0 });
     }
   });
@@ -69,7 +72,7 @@ describe("_FusedMatMul on wasm", () => {
   const activations = ["linear", "relu", "relu6", "sigmoid", "elu", "leakyrelu", "prelu"] as const;
 
   it.each(activations)("matches cpu with bias and %s, transposed, batched and folded", async (activation) => {
-    for (const [aShape, bShape, ta, tb] of [cases[1]!, cases[2]!, cases[8]!, cases[10]!, cases[7]!]) {
+    for (const [aShape, bShape, ta, tb] of [1, 2, 7, 8, 9, 11, 14].map((i) => cases[i]!)) {
       const n = tb ? bShape[bShape.length - 2]! : bShape[bShape.length - 1]!;
       const { error } = await wasmVsCpu(() =>
         tf.fused.matMul({

@@ -8,13 +8,12 @@
  *      of the transposed operands, C = op(A)·op(B), or of the others and the result, C = (op(B)ᵀ·op(A)ᵀ)ᵀ, whichever
  *      moves fewer elements (for A·Bᵀ with a vector A, the second moves almost nothing);
  *   2. a batched A times an unbatched B: fold the batch into the rows, [batch·M, K] × [K, N];
- *   3. small matmuls where moving the data would cost more than the naive loop saves: left as they are.
- *
- * Truly batched products (both operands batched, e.g. attention) keep the naive loop, made cheaper by (1) only.
+ *   3. a batched B (attention's QKᵀ and PV): one GEMM call per matrix, when the matrices are big enough;
+ *   4. small matmuls where moving the data would cost more than the naive loop saves: left as they are.
  */
 import { broadcast_util, Transpose, util } from "@tensorflow/tfjs-core";
 import type { KernelConfig, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
-import { Intermediates, runWasmKernel, withShape, type WasmBackend } from "./wasm-heap.js";
+import { f32, Intermediates, makeResident, runWasmKernel, withShape, type WasmBackend } from "./wasm-heap.js";
 
 /**
  * Below this many flops per element moved by transposes, the original (naive, transposed) loop is kept. The naive
@@ -82,8 +81,15 @@ export function planTransposes(s: MatMulShape, transposeA: boolean, transposeB: 
 }
 
 /**
- * Multiplies a [..., M, K] by b [..., K, N] (no transposes) with `original`, folding a batched `a` into rows when
- * `b` has batch 1 so that XNNPACK's GEMM runs. Returns an untracked result of shape outShape.
+ * Below this many flops per matrix of a batch, one GEMM call per matrix costs more than wasm's naive batched loop
+ * (~1 GFLOP/s) saves: each call costs ~0.1 ms here (copies, allocations, wasm's call marshalling, XNNPACK set-up).
+ */
+export const MIN_FLOPS_PER_SLICE = 1 << 18;
+
+/**
+ * Multiplies a [..., M, K] by b [..., K, N] (no transposes) with `original` so that XNNPACK's GEMM runs: a batched
+ * `a` times an unbatched `b` is folded into rows; a batched `b` is multiplied one matrix at a time when the matrices
+ * are big enough (and there is no bias or PReLU to slice along). Returns an untracked result of shape outShape.
  */
 function plainMatMul(
   original: KernelConfig,
@@ -95,15 +101,41 @@ function plainMatMul(
   s: MatMulShape,
   foldable: boolean,
 ): TensorInfo {
+  const plainAttrs = { ...attrs, transposeA: false, transposeB: false };
+  const sliceable = inputs.bias == null && inputs.preluActivationWeights == null && (s.batchA === 1 || s.batchA === s.batchB);
+  if (s.batchB > 1 && sliceable && 2 * s.m * s.n * s.k >= MIN_FLOPS_PER_SLICE) {
+    return withShape(matMulPerSlice(original, backend, plainAttrs, a, b, s), s.outShape);
+  }
   const fold = foldable && s.batchB === 1 && s.batchA > 1;
   const a3 = fold ? withShape(a, [1, s.batchA * s.m, s.k]) : a;
   const b3 = fold ? withShape(b, [1, s.k, s.n]) : b;
-  const out = original.kernelFunc({
-    inputs: { ...inputs, a: a3, b: b3 },
-    backend,
-    attrs: { ...attrs, transposeA: false, transposeB: false },
-  }) as TensorInfo;
+  const out = original.kernelFunc({ inputs: { ...inputs, a: a3, b: b3 }, backend, attrs: plainAttrs }) as TensorInfo;
   return withShape(out, s.outShape);
+}
+
+/**
+ * C[i] = A[i] × B[i] (or A × B[i] for an unbatched A), one GEMM call per i. XNNPACK caches the packed right-hand
+ * matrix under its tensor id, so every B[i] is copied into a fresh buffer; A[i] reuses one.
+ */
+function matMulPerSlice(original: KernelConfig, backend: WasmBackend, attrs: NamedAttrMap, a: TensorInfo, b: TensorInfo, s: MatMulShape): TensorInfo {
+  const { m, k, n } = s;
+  const scratch = new Intermediates(backend);
+  try {
+    const out = scratch.alloc([s.batchB, m, n]);
+    const aSlice = s.batchA === 1 ? withShape(a, [1, m, k]) : scratch.alloc([1, m, k]);
+    for (let i = 0; i < s.batchB; i++) {
+      const bSlice = scratch.alloc([1, k, n]);
+      if (s.batchA > 1) f32(backend, aSlice).set(f32(backend, a).subarray(i * m * k, (i + 1) * m * k));
+      f32(backend, bSlice).set(f32(backend, b).subarray(i * k * n, (i + 1) * k * n));
+      const c = scratch.track(original.kernelFunc({ inputs: { a: aSlice, b: bSlice }, backend, attrs }) as TensorInfo);
+      f32(backend, out).set(f32(backend, c), i * m * n);
+      scratch.release(c);
+      scratch.release(bSlice);
+    }
+    return scratch.keep(out);
+  } finally {
+    scratch.dispose();
+  }
 }
 
 /**
@@ -125,6 +157,7 @@ export function matMulWithoutTransposes(
     return original.kernelFunc({ inputs, backend, attrs }) as TensorInfo; // its own checks and messages
   }
   const s = matMulShape(a, b, transposeA, transposeB);
+  makeResident(backend, a, b, inputs.bias, inputs.preluActivationWeights);
   const foldable = !fused || inputs.preluActivationWeights == null;
   const todo = transposeA || transposeB ? planTransposes(s, transposeA, transposeB, !fused) : "transposeOperands";
   if (todo === "original") return original.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
@@ -147,7 +180,7 @@ export function matMulWithoutTransposes(
   }
 }
 
-/** Whether `matMulWithoutTransposes` ends in XNNPACK's GEMM rather than wasm's naive loop. */
+/** Whether `matMulWithoutTransposes` ends in XNNPACK's GEMM (for inputs with a bias: never sliced). */
 function endsInGemm(s: MatMulShape, transposeA: boolean, transposeB: boolean, foldable: boolean): boolean {
   const todo = transposeA || transposeB ? planTransposes(s, transposeA, transposeB, false) : "transposeOperands";
   return todo !== "original" && s.batchB === 1 && (s.batchA === 1 || foldable);

@@ -12,7 +12,7 @@
 import { backend_util, BatchMatMul, Conv2DBackpropFilter } from "@tensorflow/tfjs-core";
 import type { Conv2DBackpropFilterAttrs, KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { im2colTransposed, type ConvGeometry } from "./im2col.js";
-import { asWasm, f32, Intermediates, runWasmKernel, withShape, type WasmBackend } from "./wasm-heap.js";
+import { asWasm, f32, Intermediates, makeResident, runWasmKernel, withShape, type WasmBackend } from "./wasm-heap.js";
 
 /** Default bound on the im2col block, in floats (4 MiB): measured best-or-equal on 2-core Zen (see README.md). */
 export const DEFAULT_COLS_BUDGET = 1 << 20;
@@ -72,6 +72,7 @@ export function conv2dBackpropFilter(
   if (info.outShape.some((d, i) => d !== dy.shape[i])) {
     throw new RangeError(`${Conv2DBackpropFilter} on wasm: dy must have shape [${info.outShape.join(", ")}], got [${dy.shape.join(", ")}]`);
   }
+  makeResident(backend, x, dy);
   const g = convGeometry(info);
   const k = info.filterHeight * info.filterWidth * info.inChannels;
   const cout = info.outChannels;

@@ -12,7 +12,7 @@ import { backend_util, BatchMatMul, Conv2DBackpropInput } from "@tensorflow/tfjs
 import type { Conv2DBackpropInputAttrs, TensorInfo } from "@tensorflow/tfjs-core";
 import { assertNhwcFloat, convGeometry, DEFAULT_COLS_BUDGET, rowsPerBlock } from "./conv2d-backprop-filter.js";
 import { col2imAdd } from "./im2col.js";
-import { f32, Intermediates, runWasmKernel, withShape, type WasmBackend } from "./wasm-heap.js";
+import { f32, Intermediates, makeResident, runWasmKernel, withShape, type WasmBackend } from "./wasm-heap.js";
 
 export function conv2dBackpropInput(
   backend: WasmBackend,
@@ -36,6 +36,7 @@ export function conv2dBackpropInput(
   if (info.outShape.some((d, i) => d !== dy.shape[i])) {
     throw new RangeError(`${Conv2DBackpropInput} on wasm: dy must have shape [${info.outShape.join(", ")}], got [${dy.shape.join(", ")}]`);
   }
+  makeResident(backend, dy, filter);
   const g = convGeometry(info);
   const k = info.filterHeight * info.filterWidth * info.inChannels;
   const cout = info.outChannels;

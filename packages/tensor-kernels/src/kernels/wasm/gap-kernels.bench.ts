@@ -53,6 +53,7 @@ function beforeAfter(name: string, flops: number, make: () => () => tf.Tensor): 
 
 await tf.setBackend("cpu");
 await tf.setBackend("wasm");
+registerWasmGapKernels();
 console.log(`tfjs ${tf.version.tfjs}, wasm SIMD ${String(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"))}, median of ${reps}`);
 
 if (only.has("matmul")) {

@@ -9,7 +9,7 @@
  */
 import { UnsortedSegmentSum, util } from "@tensorflow/tfjs-core";
 import type { KernelConfig, KernelFunc, TensorInfo, UnsortedSegmentSumAttrs } from "@tensorflow/tfjs-core";
-import { asWasm, i32, type WasmBackend } from "./wasm-heap.js";
+import { asWasm, f32, i32, makeResident, type WasmBackend } from "./wasm-heap.js";
 
 export function unsortedSegmentSum(backend: WasmBackend, x: TensorInfo, segmentIds: TensorInfo, numSegments: number): TensorInfo {
   const kernel = `${UnsortedSegmentSum} on wasm`;
@@ -24,9 +24,9 @@ export function unsortedSegmentSum(backend: WasmBackend, x: TensorInfo, segmentI
   }
   const rows = x.shape[0]!;
   const inner = util.sizeFromShape(x.shape.slice(1));
+  makeResident(backend, x, segmentIds);
   const out = backend.makeOutput([numSegments, ...x.shape.slice(1)], x.dtype);
-  const xs = backend.typedArrayFromHeap(x) as Float32Array | Int32Array;
-  const sums = backend.typedArrayFromHeap(out) as Float32Array | Int32Array; // int32 sums wrap, as in TensorFlow
+  const [xs, sums] = x.dtype === "float32" ? [f32(backend, x), f32(backend, out)] : [i32(backend, x), i32(backend, out)]; // int32 sums wrap
   const ids = i32(backend, segmentIds);
   sums.fill(0);
   for (let i = 0; i < rows; i++) {

@@ -4,11 +4,15 @@
  *
  * Heap views: every allocation (`makeOutput`, or any wasm kernel we call) may grow the wasm memory and detach the
  * views taken before it, so take views with `f32`/`i32` after the last allocation and again after each kernel call.
+ * An input can also still live on another backend (tfjs moves data lazily, on first access), and moving it in
+ * allocates: so a kernel calls `makeResident` on its inputs before anything else.
  */
 import { getKernel, util } from "@tensorflow/tfjs-core";
 import type { DataId, DataType, KernelBackend, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 
 export interface WasmBackend {
+  /** Looking an id up moves its data onto the wasm heap if it lives on another backend. */
+  dataIdMap: { get(dataId: DataId): unknown };
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
   disposeData(dataId: DataId, force?: boolean): boolean;
@@ -19,13 +23,24 @@ export function asWasm(backend: unknown): WasmBackend {
   return backend as WasmBackend;
 }
 
-/** A float32 view of `info` on the heap (valid until the next allocation). */
+/** Moves onto the wasm heap any input that still lives on another backend (this allocates, hence first). */
+export function makeResident(backend: WasmBackend, ...infos: (TensorInfo | undefined)[]): void {
+  for (const info of infos) if (info != null) backend.dataIdMap.get(info.dataId);
+}
+
+/**
+ * A float32 view of `info` on the heap (valid until the next allocation). `typedArrayFromHeap` reads the heap's
+ * buffer before it looks the id up, so a move triggered by that lookup would hand out a detached buffer: the id is
+ * looked up first.
+ */
 export function f32(backend: WasmBackend, info: TensorInfo): Float32Array {
+  backend.dataIdMap.get(info.dataId);
   return backend.typedArrayFromHeap(info) as Float32Array;
 }
 
 /** An int32 view of `info` on the heap (valid until the next allocation). */
 export function i32(backend: WasmBackend, info: TensorInfo): Int32Array {
+  backend.dataIdMap.get(info.dataId);
   return backend.typedArrayFromHeap(info) as Int32Array;
 }
 
