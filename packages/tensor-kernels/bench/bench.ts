@@ -129,7 +129,10 @@ async function timePair(a: () => tf.Tensor, b: () => tf.Tensor, n: number, reps:
   for (let i = 0; i < n + 2; i++) {
     const ta = await sample(a);
     const tb = await sample(b);
-    if (i >= 2) times[0].push(ta), times[1].push(tb);
+    if (i >= 2) {
+      times[0].push(ta);
+      times[1].push(tb);
+    }
   }
   const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   return [median(times[0]), median(times[1])];

@@ -19,6 +19,17 @@ const PACKAGES: Record<string, string> = {
 
 const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
 
+/**
+ * Called after setupBackend imports a backend package itself. `@proj/tensor-kernels/register` adds one: kernels
+ * that replace a backend's own (wasm's transposed matmuls, conv input gradient) need that backend loaded first.
+ */
+const backendLoadedHooks: ((backend: string) => void)[] = [];
+
+/** @internal Used by the `register` entry. */
+export function onBackendLoaded(hook: (backend: string) => void): void {
+  backendLoadedHooks.push(hook);
+}
+
 export interface SetupBackendOptions {
   /** Called with each backend that was skipped and why (default: nothing). */
   onSkip?: (backend: string, reason: string) => void;
@@ -36,6 +47,7 @@ async function ensureRegistered(name: string): Promise<string | undefined> {
   } catch (error) {
     return `${pkg} could not be imported: ${(error as Error).message.split("\n")[0]}`;
   }
+  for (const hook of backendLoadedHooks) hook(name);
   return findBackendFactory(name) != null ? undefined : `${pkg} did not register "${name}"`;
 }
 

@@ -12,6 +12,8 @@ interface CpuBackendLike {
 }
 
 interface WasmBackendLike {
+  /** Looking an id up moves its data onto the heap if it still lives on another backend (this allocates). */
+  dataIdMap: { get(dataId: object): unknown };
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
@@ -34,6 +36,7 @@ export const runOnCpu: HostRunner = (backend, inputs, outputShapes, body) => {
 
 export const runOnWasm: HostRunner = (backend, inputs, outputShapes, body) => {
   const wasm = backend as unknown as WasmBackendLike;
+  for (const t of inputs) wasm.dataIdMap.get(t.dataId); // move inputs in first: moving allocates, detaching views
   const infos = outputShapes.map((s) => wasm.makeOutput(s, "float32"));
   const ins = inputs.map((t) => wasm.typedArrayFromHeap(t) as Float32Array);
   const outs = infos.map((t) => wasm.typedArrayFromHeap(t) as Float32Array);

@@ -36,7 +36,10 @@ export function simdModule<T>(backend: KernelBackend, name: string, base64: stri
   return exports as T;
 }
 
-/** Byte offset of a tensor in the wasm backend's heap. */
+/**
+ * Byte offset of a tensor in the wasm backend's heap. The lookup moves the tensor onto the heap if it still lives
+ * on another backend, which allocates: take every input's offset before allocating outputs.
+ */
 export function heapOffset(backend: KernelBackend, t: TensorInfo): number {
   return (backend as unknown as WasmBackendInternals).dataIdMap.get(t.dataId).memoryOffset;
 }

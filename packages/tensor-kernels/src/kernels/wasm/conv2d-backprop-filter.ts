@@ -1,9 +1,9 @@
 /**
  * `Conv2DBackpropFilter` (the conv2d weight gradient) for tfjs-backend-wasm, which has none (tfjs 4.22):
  *
- *   dW [FH·FW·Cin, Cout] = Σ over blocks of output rows  colsᵀ [K, R] × dy [R, Cout]
+ *   dW [K = FH·FW·Cin, Cout] = Σ over blocks of R output pixels  cols [K, R] × dy [R, Cout]
  *
- * im2col on the heap with JS loops (`im2colTransposed` builds the matrix already transposed), then wasm's own plain
+ * im2col on the heap with JS loops (`im2colTransposed` builds the matrix already transposed), then wasm's plain
  * `BatchMatMul` (XNNPACK's GEMM: it is only fast without transposes and with batch 1). The output rows are cut into
  * blocks so that `cols` stays within `colsBudget` floats; the block products are summed in place.
  *
@@ -14,7 +14,10 @@ import type { Conv2DBackpropFilterAttrs, KernelConfig, KernelFunc, TensorInfo } 
 import { im2colTransposed, type ConvGeometry } from "./im2col.js";
 import { asWasm, f32, Intermediates, makeResident, runWasmKernel, withShape, type WasmBackend } from "./wasm-heap.js";
 
-/** Default bound on the im2col block, in floats (4 MiB): measured best-or-equal on 2-core Zen (see README.md). */
+/**
+ * Default bound on the im2col block, in floats (4 MiB). It bounds memory (a whole 3×3 im2col is 9× the activation);
+ * budgets from 256 KiB to unbounded measured the same within this machine's noise (README.md).
+ */
 export const DEFAULT_COLS_BUDGET = 1 << 20;
 
 export function convGeometry(info: backend_util.Conv2DInfo): ConvGeometry {

@@ -17,8 +17,9 @@ export const layerNormWasmConfig: KernelConfig = {
     const { epsilon } = attrs as unknown as LayerNormAttrs;
     const channels = x.shape[x.shape.length - 1]!;
     const rows = x.shape.reduce((a, d) => a * d, 1) / channels;
+    const [px, pg, pb] = [heapOffset(b, x), heapOffset(b, gamma), heapOffset(b, beta)]; // inputs first (see heapOffset)
     const out = makeWasmOutput(b, x.shape.slice());
-    simdModule<LayerNormSimd>(b, "layer-norm", LAYER_NORM_WASM).layerNorm(heapOffset(b, x), heapOffset(b, gamma), heapOffset(b, beta), heapOffset(b, out), rows, channels, epsilon);
+    simdModule<LayerNormSimd>(b, "layer-norm", LAYER_NORM_WASM).layerNorm(px, pg, pb, heapOffset(b, out), rows, channels, epsilon);
     return out;
   },
 };
