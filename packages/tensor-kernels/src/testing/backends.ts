@@ -66,22 +66,22 @@ export async function useBackend(name: string): Promise<void> {
   await tf.ready();
 }
 
-/**
- * Norm-wise relative error max|a − e| / max|e| (reads the tensors; `expected` may be a plain array, e.g. a
- * float64 reference). NaN anywhere gives NaN, which fails every `≤` assertion.
- */
-export async function relativeError(actual: tf.Tensor, expected: tf.Tensor | ArrayLike<number>): Promise<number> {
-  const a = await actual.data();
-  const e = expected instanceof tf.Tensor ? await expected.data() : expected;
-  if (a.length !== e.length) throw new Error(`size ${a.length} ≠ ${e.length}`);
+/** Norm-wise relative error max|a − e| / max|e| of two arrays. NaN anywhere gives NaN, failing every `≤`. */
+export function relativeErrorOf(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) throw new Error(`size ${actual.length} ≠ ${expected.length}`);
   let worst = 0;
   let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    const err = Math.abs(a[i]! - e[i]!);
+  for (let i = 0; i < actual.length; i++) {
+    const err = Math.abs(actual[i]! - expected[i]!);
     if (!(err <= worst)) worst = err;
-    scale = Math.max(scale, Math.abs(e[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
   }
   return worst / Math.max(scale, 1e-30);
+}
+
+/** `relativeErrorOf` for tensors (read back); `expected` may be a plain array, e.g. a float64 reference. */
+export async function relativeError(actual: tf.Tensor, expected: tf.Tensor | ArrayLike<number>): Promise<number> {
+  return relativeErrorOf(await actual.data(), expected instanceof tf.Tensor ? await expected.data() : expected);
 }
 
 /** Deterministic pseudo-random float32 tensor (values in [−scale, scale) plus an offset). */

@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { describe, expect, it } from "vitest";
 import { registerWasmGapKernels, unregisterWasmGapKernels } from "../kernels/wasm/gap-kernels.js";
+import { relativeErrorOf as relativeError } from "../testing/backends.js";
 
 const BATCH = 32;
 const SIZE = 8; // image side
@@ -113,17 +114,6 @@ async function gradientsOn(backend: string): Promise<Record<string, Float32Array
   for (const [name, v] of Object.entries(params)) out[name] = (await grads[v.name]!.data()) as Float32Array;
   tf.dispose([value, ...Object.values(grads), ...Object.values(params), images, tokens, labels]);
   return out;
-}
-
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  let worst = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const err = Math.abs(actual[i]! - expected[i]!);
-    if (!(err <= worst)) worst = err;
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return worst / Math.max(scale, 1e-30);
 }
 
 await tf.setBackend("cpu");

@@ -14,6 +14,30 @@ import type { Conv2DBackpropFilterAttrs, KernelConfig, KernelFunc, TensorInfo } 
 import { im2colTransposed, type ConvGeometry } from "./im2col.js";
 import { asWasm, f32, Intermediates, makeResident, runWasmKernel, withShape, type WasmBackend } from "./wasm-heap.js";
 
+/** The conv geometry of an NHWC conv2d gradient (dilation 1), checking that `dy` has the convolution's output shape. */
+export function nhwcConvInfo(
+  kernel: string,
+  inputShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: Pick<Conv2DBackpropFilterAttrs, "strides" | "pad" | "dimRoundingMode">,
+  dy: TensorInfo,
+): backend_util.Conv2DInfo {
+  const info = backend_util.computeConv2DInfo(
+    inputShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  if (info.outShape.some((d, i) => d !== dy.shape[i])) {
+    throw new RangeError(`${kernel} on wasm: dy must have shape [${info.outShape.join(", ")}], got [${dy.shape.join(", ")}]`);
+  }
+  return info;
+}
+
 /**
  * Default bound on the im2col block, in floats (4 MiB). It bounds memory (a whole 3×3 im2col is 9× the activation);
  * budgets from 256 KiB to unbounded measured the same within this machine's noise (README.md).
@@ -62,19 +86,7 @@ export function conv2dBackpropFilter(
 ): TensorInfo {
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
   assertNhwcFloat(Conv2DBackpropFilter, dataFormat, { x, dy });
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    "channelsLast",
-  );
-  if (info.outShape.some((d, i) => d !== dy.shape[i])) {
-    throw new RangeError(`${Conv2DBackpropFilter} on wasm: dy must have shape [${info.outShape.join(", ")}], got [${dy.shape.join(", ")}]`);
-  }
+  const info = nhwcConvInfo(Conv2DBackpropFilter, x.shape, filterShape, { strides, pad, dimRoundingMode }, dy);
   makeResident(backend, x, dy);
   const g = convGeometry(info);
   const k = info.filterHeight * info.filterWidth * info.inChannels;

@@ -8,9 +8,9 @@
  * over blocks of output rows so that `cols` stays within a budget. Wᵀ is a small JS transpose of the filter.
  * NHWC float32 only: the override in gap-kernels.ts hands anything else to the original kernel.
  */
-import { backend_util, BatchMatMul, Conv2DBackpropInput } from "@tensorflow/tfjs-core";
+import { BatchMatMul, Conv2DBackpropInput } from "@tensorflow/tfjs-core";
 import type { Conv2DBackpropInputAttrs, TensorInfo } from "@tensorflow/tfjs-core";
-import { assertNhwcFloat, convGeometry, DEFAULT_COLS_BUDGET, rowsPerBlock } from "./conv2d-backprop-filter.js";
+import { assertNhwcFloat, convGeometry, DEFAULT_COLS_BUDGET, nhwcConvInfo, rowsPerBlock } from "./conv2d-backprop-filter.js";
 import { col2imAdd } from "./im2col.js";
 import { f32, Intermediates, makeResident, runWasmKernel, withShape, type WasmBackend } from "./wasm-heap.js";
 
@@ -23,19 +23,7 @@ export function conv2dBackpropInput(
 ): TensorInfo {
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs;
   assertNhwcFloat(Conv2DBackpropInput, dataFormat, { dy, filter });
-  const info = backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    "channelsLast",
-  );
-  if (info.outShape.some((d, i) => d !== dy.shape[i])) {
-    throw new RangeError(`${Conv2DBackpropInput} on wasm: dy must have shape [${info.outShape.join(", ")}], got [${dy.shape.join(", ")}]`);
-  }
+  const info = nhwcConvInfo(Conv2DBackpropInput, inputShape, filter.shape, { strides, pad, dimRoundingMode }, dy);
   makeResident(backend, dy, filter);
   const g = convGeometry(info);
   const k = info.filterHeight * info.filterWidth * info.inChannels;

@@ -4,7 +4,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { relativeErrorOf } from "../../testing/backends.js";
 import { registerWasmGapKernels } from "./gap-kernels.js";
+
+export { relativeErrorOf };
 
 export interface Result {
   shape: number[];
@@ -32,19 +35,6 @@ export async function runOn(backend: "cpu" | "wasm", compute: () => tf.Tensor): 
   const shape = y.shape.slice();
   y.dispose();
   return { shape, values: values as Result["values"] };
-}
-
-/** Norm-wise relative error max|a − e| / max|e| of two plain arrays. */
-export function relativeErrorOf(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) throw new Error(`size ${actual.length} ≠ ${expected.length}`);
-  let worst = 0;
-  let scale = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const err = Math.abs(actual[i]! - expected[i]!);
-    if (!(err <= worst)) worst = err;
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return worst / Math.max(scale, 1e-30);
 }
 
 /** Relative error of the wasm result against the cpu one; the shapes must agree. */
