@@ -1,6 +1,22 @@
 /**
- * @proj/clip — skeleton only. Nothing is implemented yet; see README.md and issue #5.
- *
- * Planned: the ViT and ModifiedResNet image encoders and the text transformer at parity with OpenAI's reference, `.safetensors` loading of OpenAI/open_clip and Hugging Face checkpoints, exact preprocessing, zero-shot classification (`encodeText`, `encodeImage`, `classify`) and contrastive training (issues #5 and #8).
+ * @proj/clip — OpenAI CLIP on TensorFlow.js. In progress (issue #5): checkpoint I/O (safetensors) and the
+ * reference-exact image preprocessing are implemented; the encoders, checkpoint key tables and zero-shot API are not
+ * yet (see README.md).
  */
-export {};
+
+// Checkpoints: safetensors read/write (no tensor dependency)
+export { SafetensorsError, parseSafetensors, readSafetensors, serializeSafetensors, toFloat32, toInt32 } from "./safetensors.js";
+export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from "./safetensors.js";
+
+// Image preprocessing, exact to the reference (Pillow bicubic, center crop, CLIP normalisation)
+export {
+  CLIP_MEAN,
+  CLIP_STD,
+  centerCropOffsets,
+  clipResizeCrop,
+  clipResizedSize,
+  decodeImage,
+  preprocess,
+  resizeBicubic,
+} from "./preprocess.js";
+export type { BrowserImageSource, ImageInput, PreprocessOptions, RgbImage, RgbImageLike } from "./preprocess.js";
