@@ -1,8 +1,43 @@
 /**
- * @proj/clip — OpenAI CLIP on TensorFlow.js. In progress (issue #5): checkpoint I/O (safetensors) and the
- * reference-exact image preprocessing are implemented; the encoders, checkpoint key tables and zero-shot API are not
- * yet (see README.md).
+ * @proj/clip — OpenAI CLIP on TensorFlow.js. In progress (issue #5): checkpoint I/O, reference-exact image
+ * preprocessing, the ViT CLIP model (load, encodeImage, encodeText, logits) and the ModifiedResNet image encoder are
+ * implemented; Hugging Face key layout, ResNet models in loadClip and zero-shot classification are not yet.
  */
+
+// Models
+export { clipFromSafetensors, clipLogits, encodeImage, encodeText, loadClip, CHECKPOINT_TRANSFORMS } from "./clip-model.js";
+export type { ClipModel, LoadClipOptions } from "./clip-model.js";
+export {
+  clipConfigDifferences,
+  clipConfigFromJson,
+  clipConfigToJson,
+  isVisionTransformerConfig,
+  visionHeads,
+  RN101,
+  RN50,
+  RN50x16,
+  RN50x4,
+  RN50x64,
+  VIT_B_16,
+  VIT_B_32,
+  VIT_L_14,
+  VIT_L_14_336,
+} from "./config.js";
+export type { ClipConfig, ClipConfigJson, VisionTransformerClipConfig } from "./config.js";
+export { VisionTransformer } from "./vision-transformer.js";
+export type { VisionTransformerConfig, VisionTransformerIntermediates } from "./vision-transformer.js";
+export { TextTransformer } from "./text-transformer.js";
+export type { TextTransformerConfig, TextTransformerIntermediates } from "./text-transformer.js";
+export { Transformer } from "./transformer.js";
+export type { TransformerConfig } from "./transformer.js";
+export { ResidualAttentionBlock } from "./residual-attention-block.js";
+export type { ResidualAttentionBlockConfig } from "./residual-attention-block.js";
+export { ModifiedResNet } from "./modified-resnet.js";
+export type { ModifiedResNetConfig, ModifiedResNetIntermediates } from "./modified-resnet.js";
+export { AttentionPool2d } from "./attention-pool.js";
+export type { AttentionPool2dConfig } from "./attention-pool.js";
+export { CheckpointError, CheckpointWeights } from "./weights.js";
+export type { TakeWeight } from "./weights.js";
 
 // Checkpoints: safetensors read/write (no tensor dependency)
 export { SafetensorsError, parseSafetensors, readSafetensors, serializeSafetensors, toFloat32, toInt32 } from "./safetensors.js";

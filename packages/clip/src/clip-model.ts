@@ -1,0 +1,215 @@
+/**
+ * CLIP (Radford et al. 2021, "Learning Transferable Visual Models From Natural Language Supervision"; reference
+ * github.com/openai/CLIP `clip/model.py`): an image encoder and a text encoder into one embedding space, and the
+ * learned temperature of their cosine similarity,
+ *
+ *   logits_per_image = exp(logit_scale) · normalize(encodeImage(x)) · normalize(encodeText(t))ᵀ
+ *
+ * `loadClip` reads an OpenAI-layout safetensors checkpoint. Only the ViT image encoder is wired so far; a
+ * ModifiedResNet config is rejected with an error saying so.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { ClipTokenizer } from "@proj/tokenizer";
+import {
+  clipConfigDifferences,
+  clipConfigFromJson,
+  clipConfigToJson,
+  isVisionTransformerConfig,
+  visionHeads,
+  type ClipConfig,
+} from "./config.js";
+import { readSafetensors, type SafetensorsFile } from "./safetensors.js";
+import { TextTransformer } from "./text-transformer.js";
+import { VisionTransformer } from "./vision-transformer.js";
+import { CheckpointError, CheckpointWeights, type TakeWeight } from "./weights.js";
+
+export interface ClipModel {
+  readonly config: Readonly<ClipConfig>;
+  /** Image encoder (checkpoint keys `visual.…`). */
+  readonly visual: VisionTransformer;
+  /** Text encoder (checkpoint keys `token_embedding`, `positional_embedding`, `transformer`, `ln_final`, `text_projection`). */
+  readonly text: TextTransformer;
+  /** exp(logit_scale): the checkpoint stores the log. */
+  readonly logitScale: number;
+  /** Releases every tensor of the model. */
+  dispose(): void;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Checkpoint layout
+
+/**
+ * The one list of checkpoint tensors whose layout differs from the one the model computes with. Each is
+ * transformed once at load: `permutation[i]` is the checkpoint axis that becomes model axis i.
+ * Everything else (embeddings, LayerNorms, biases, `visual.proj`, `text_projection`) is used as stored.
+ */
+export const CHECKPOINT_TRANSFORMS: readonly { readonly name: string; readonly keys: RegExp; readonly permutation: readonly number[] }[] =
+  Object.freeze([
+    {
+      // nn.Linear (incl. the packed q|k|v of nn.MultiheadAttention): [out, in] → [in, out], as `linear` takes it
+      name: "linear weight [out, in] → [in, out]",
+      keys: /(^|\.)(attn\.in_proj_weight|attn\.out_proj\.weight|mlp\.c_fc\.weight|mlp\.c_proj\.weight)$/,
+      permutation: [1, 0],
+    },
+    {
+      // the ViT patch embedding: OIHW → HWIO, as tf.conv2d takes it on NHWC images
+      name: "conv weight OIHW → HWIO",
+      keys: /^visual\.conv1\.weight$/,
+      permutation: [2, 3, 1, 0],
+    },
+  ]);
+
+/** Wraps `take` so components receive tensors in the model layout, per `CHECKPOINT_TRANSFORMS`. */
+function takeInModelLayout(take: TakeWeight): TakeWeight {
+  return (key, shape) => {
+    const transform = CHECKPOINT_TRANSFORMS.find((t) => t.keys.test(key));
+    if (transform === undefined) return take(key, shape);
+    const { permutation } = transform;
+    if (permutation.length !== shape.length) {
+      throw new Error(`${key}: a component asked for a rank-${shape.length} tensor, but "${transform.name}" applies to rank ${permutation.length}`);
+    }
+    const checkpointShape = new Array<number>(shape.length);
+    permutation.forEach((from, to) => (checkpointShape[from] = shape[to] ?? 0)); // model[to] = checkpoint[from]
+    const stored = take(key, checkpointShape);
+    const modelLayout = tf.transpose(stored, [...permutation]);
+    stored.dispose();
+    return modelLayout;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Loading
+
+export interface LoadClipOptions {
+  /**
+   * The architecture, needed when the checkpoint's `__metadata__.config` does not hold it. (Inferring it from the
+   * tensor shapes is not implemented yet; OpenAI's own inference also guesses the text heads as width / 64.)
+   */
+  config?: ClipConfig;
+}
+
+/**
+ * Reads an OpenAI-layout CLIP checkpoint (safetensors: a path or URL, or the bytes). The config comes from
+ * `__metadata__.config` (the reference constructor's keyword arguments as JSON) when present, else from
+ * `options.config`; when both are given they must agree. Every missing key, unused key and shape mismatch is
+ * reported together in one `CheckpointError`.
+ */
+export async function loadClip(
+  source: string | URL | ArrayBuffer | Uint8Array | Blob,
+  options: LoadClipOptions = {},
+): Promise<ClipModel> {
+  const file = await readSafetensors(source);
+  return clipFromSafetensors(file, options);
+}
+
+/** `loadClip` over an already parsed file. */
+export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOptions = {}): ClipModel {
+  const config = resolveConfig(file, options.config);
+  if (!isVisionTransformerConfig(config)) {
+    throw new Error(
+      "loadClip: ModifiedResNet image encoders (vision_layers = 4 numbers) are not wired into loadClip yet; only ViT checkpoints load",
+    );
+  }
+  const weights = new CheckpointWeights(file, (key) => key.endsWith(".num_batches_tracked"));
+  const take = takeInModelLayout(weights.take);
+  const visual = VisionTransformer.fromWeights(take, "visual", {
+    inputResolution: config.imageResolution,
+    patchSize: config.visionPatchSize,
+    width: config.visionWidth,
+    layers: config.visionLayers,
+    heads: visionHeads(config),
+    outputDim: config.embedDim,
+  });
+  const text = TextTransformer.fromWeights(take, "", {
+    contextLength: config.contextLength,
+    vocabSize: config.vocabSize,
+    width: config.transformerWidth,
+    layers: config.transformerLayers,
+    heads: config.transformerHeads,
+    outputDim: config.embedDim,
+  });
+  const logitScaleLog = take("logit_scale", []);
+  const logitScale = Math.exp(logitScaleLog.dataSync()[0] ?? 0);
+  logitScaleLog.dispose();
+  try {
+    weights.finish();
+  } catch (error) {
+    visual.dispose();
+    text.dispose();
+    throw error;
+  }
+  return Object.freeze({
+    config,
+    visual,
+    text,
+    logitScale,
+    dispose() {
+      visual.dispose();
+      text.dispose();
+    },
+  });
+}
+
+function resolveConfig(file: SafetensorsFile, explicit: ClipConfig | undefined): ClipConfig {
+  const stored = file.metadata.config;
+  if (stored === undefined) {
+    if (explicit === undefined) {
+      throw new CheckpointError(
+        "loadClip: no CLIP config: the checkpoint has no __metadata__.config and options.config was not given " +
+          "(inferring the config from tensor shapes is not implemented yet)",
+      );
+    }
+    return clipConfigFromJson(clipConfigToJson(explicit)); // the same checks as a stored config
+  }
+  const fromMetadata = clipConfigFromJson(stored);
+  if (explicit !== undefined) {
+    const differences = clipConfigDifferences(fromMetadata, explicit);
+    if (differences.length > 0) {
+      throw new CheckpointError(`loadClip: options.config disagrees with the checkpoint's __metadata__.config on ${differences.join(", ")}`);
+    }
+  }
+  return fromMetadata;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Encoding
+
+/** pixels: [N, R, R, 3] NHWC, preprocessed (`preprocess`) → image features [N, embedDim] (not normalised). */
+export function encodeImage(model: ClipModel, pixels: tf.Tensor4D): tf.Tensor2D {
+  return model.visual.forward(pixels);
+}
+
+let tokenizer: Promise<ClipTokenizer> | undefined;
+
+/**
+ * ids: token rows (int32 tensor [N, T], or an Int32Array of N·T ids as `ClipTokenizer.tokenize` returns), or
+ * strings, which are tokenized with CLIP's tokenizer (loaded once). → text features [N, embedDim] (not normalised).
+ */
+export async function encodeText(model: ClipModel, ids: tf.Tensor2D | Int32Array | readonly string[]): Promise<tf.Tensor2D> {
+  const contextLength = model.config.contextLength;
+  if (ids instanceof tf.Tensor) return model.text.forward(ids);
+  let rows: Int32Array;
+  if (ids instanceof Int32Array) {
+    rows = ids;
+  } else {
+    tokenizer ??= ClipTokenizer.load();
+    rows = (await tokenizer).tokenize(ids, { contextLength });
+  }
+  if (rows.length % contextLength !== 0) {
+    throw new RangeError(`encodeText: ${rows.length} ids is not a whole number of rows of ${contextLength}`);
+  }
+  const idsTensor = tf.tensor2d(rows, [rows.length / contextLength, contextLength], "int32");
+  try {
+    return model.text.forward(idsTensor);
+  } finally {
+    idsTensor.dispose();
+  }
+}
+
+/** exp(logit_scale) · cosine similarity: [N_images, embedDim] × [N_texts, embedDim] → logits per image [N_images, N_texts]. */
+export function clipLogits(model: ClipModel, imageFeatures: tf.Tensor2D, textFeatures: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const normalize = (x: tf.Tensor2D): tf.Tensor2D => tf.div(x, tf.norm(x, 2, 1, true));
+    return tf.mul(tf.matMul(normalize(imageFeatures), normalize(textFeatures), false, true), model.logitScale);
+  });
+}
