@@ -5,8 +5,8 @@
  *
  *   logits_per_image = exp(logit_scale) · normalize(encodeImage(x)) · normalize(encodeText(t))ᵀ
  *
- * `loadClip` reads an OpenAI-layout safetensors checkpoint. Only the ViT image encoder is wired so far; a
- * ModifiedResNet config is rejected with an error saying so.
+ * `loadClip` reads a safetensors checkpoint in OpenAI's layout (either image encoder: ViT or ModifiedResNet) or in
+ * Hugging Face `CLIPModel`'s layout (ViT only; converted to OpenAI's first, see checkpoint-layouts.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { ClipTokenizer } from "@proj/tokenizer";
@@ -18,6 +18,8 @@ import {
   visionHeads,
   type ClipConfig,
 } from "./config.js";
+import { detectCheckpointLayout, fromHuggingFaceLayout } from "./checkpoint-layouts.js";
+import { ModifiedResNet } from "./modified-resnet.js";
 import { readSafetensors, type SafetensorsFile } from "./safetensors.js";
 import { TextTransformer } from "./text-transformer.js";
 import { VisionTransformer } from "./vision-transformer.js";
@@ -25,8 +27,8 @@ import { CheckpointError, CheckpointWeights, type TakeWeight } from "./weights.j
 
 export interface ClipModel {
   readonly config: Readonly<ClipConfig>;
-  /** Image encoder (checkpoint keys `visual.…`). */
-  readonly visual: VisionTransformer;
+  /** Image encoder (checkpoint keys `visual.…`): a ViT, or a ModifiedResNet when `config.visionLayers` has 4 numbers. */
+  readonly visual: VisionTransformer | ModifiedResNet;
   /** Text encoder (checkpoint keys `token_embedding`, `positional_embedding`, `transformer`, `ln_final`, `text_projection`). */
   readonly text: TextTransformer;
   /** exp(logit_scale): the checkpoint stores the log. */
@@ -39,28 +41,33 @@ export interface ClipModel {
 // Checkpoint layout
 
 /**
- * The one list of checkpoint tensors whose layout differs from the one the model computes with. Each is
- * transformed once at load: `permutation[i]` is the checkpoint axis that becomes model axis i.
- * Everything else (embeddings, LayerNorms, biases, `visual.proj`, `text_projection`) is used as stored.
+ * The one list of checkpoint tensors whose layout differs from the one the model computes with, for both image
+ * encoders and the text encoder: components receive every tensor already in the model layout and transpose nothing
+ * themselves. Each is transformed once at load: `permutation[i]` is the checkpoint axis that becomes model axis i.
+ * The keys of the two architectures do not conflict: `visual.conv1.weight` is a conv weight in both (the ViT's patch
+ * embedding, the ResNet's first stem conv) and takes the same OIHW → HWIO. Everything else (embeddings, LayerNorms,
+ * BatchNorms, biases, `visual.proj`, `text_projection`, `attnpool.positional_embedding`) is used as stored.
  */
 export const CHECKPOINT_TRANSFORMS: readonly { readonly name: string; readonly keys: RegExp; readonly permutation: readonly number[] }[] =
   Object.freeze([
     {
-      // nn.Linear (incl. the packed q|k|v of nn.MultiheadAttention): [out, in] → [in, out], as `linear` takes it
+      // nn.Linear: [out, in] → [in, out], as `linear` takes it. Transformer blocks (both towers, incl. the packed
+      // q|k|v of nn.MultiheadAttention) and the ModifiedResNet's attention pool (separate q/k/v/c projections).
       name: "linear weight [out, in] → [in, out]",
-      keys: /(^|\.)(attn\.in_proj_weight|attn\.out_proj\.weight|mlp\.c_fc\.weight|mlp\.c_proj\.weight)$/,
+      keys: /(^|\.)(attn\.in_proj_weight|attn\.out_proj\.weight|mlp\.c_fc\.weight|mlp\.c_proj\.weight)$|^visual\.attnpool\.[qkvc]_proj\.weight$/,
       permutation: [1, 0],
     },
     {
-      // the ViT patch embedding: OIHW → HWIO, as tf.conv2d takes it on NHWC images
+      // nn.Conv2d: OIHW → HWIO, as tf.conv2d takes it on NHWC images. ViT: the patch embedding `visual.conv1`.
+      // ModifiedResNet: the stem `visual.conv1/2/3` and every bottleneck's `conv1/2/3` and `downsample.0`.
       name: "conv weight OIHW → HWIO",
-      keys: /^visual\.conv1\.weight$/,
+      keys: /^visual\.(conv[123]|layer\d+\.\d+\.(conv[123]|downsample\.0))\.weight$/,
       permutation: [2, 3, 1, 0],
     },
   ]);
 
 /** Wraps `take` so components receive tensors in the model layout, per `CHECKPOINT_TRANSFORMS`. */
-function takeInModelLayout(take: TakeWeight): TakeWeight {
+export function takeInModelLayout(take: TakeWeight): TakeWeight {
   return (key, shape) => {
     const transform = CHECKPOINT_TRANSFORMS.find((t) => t.keys.test(key));
     if (transform === undefined) return take(key, shape);
@@ -89,7 +96,8 @@ export interface LoadClipOptions {
 }
 
 /**
- * Reads an OpenAI-layout CLIP checkpoint (safetensors: a path or URL, or the bytes). The config comes from
+ * Reads a CLIP checkpoint (safetensors: a path or URL, or the bytes), in OpenAI's key layout (ViT or ModifiedResNet)
+ * or Hugging Face `CLIPModel`'s (ViT only; detected from the keys and converted). The config comes from
  * `__metadata__.config` (the reference constructor's keyword arguments as JSON) when present, else from
  * `options.config`; when both are given they must agree. Every missing key, unused key and shape mismatch is
  * reported together in one `CheckpointError`.
@@ -104,22 +112,26 @@ export async function loadClip(
 
 /** `loadClip` over an already parsed file. */
 export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOptions = {}): ClipModel {
-  const config = resolveConfig(file, options.config);
-  if (!isVisionTransformerConfig(config)) {
-    throw new Error(
-      "loadClip: ModifiedResNet image encoders (vision_layers = 4 numbers) are not wired into loadClip yet; only ViT checkpoints load",
-    );
-  }
-  const weights = new CheckpointWeights(file, (key) => key.endsWith(".num_batches_tracked"));
+  const openai = detectCheckpointLayout(file.tensors.keys()) === "huggingface" ? fromHuggingFaceLayout(file) : file;
+  const config = resolveConfig(openai, options.config);
+  const weights = new CheckpointWeights(openai, (key) => key.endsWith(".num_batches_tracked"));
   const take = takeInModelLayout(weights.take);
-  const visual = VisionTransformer.fromWeights(take, "visual", {
-    inputResolution: config.imageResolution,
-    patchSize: config.visionPatchSize,
-    width: config.visionWidth,
-    layers: config.visionLayers,
-    heads: visionHeads(config),
-    outputDim: config.embedDim,
-  });
+  const visual = isVisionTransformerConfig(config)
+    ? VisionTransformer.fromWeights(take, "visual", {
+        inputResolution: config.imageResolution,
+        patchSize: config.visionPatchSize,
+        width: config.visionWidth,
+        layers: config.visionLayers,
+        heads: visionHeads(config),
+        outputDim: config.embedDim,
+      })
+    : ModifiedResNet.fromWeights(take, {
+        layers: [...(config.visionLayers as readonly [number, number, number, number])],
+        width: config.visionWidth,
+        outputDim: config.embedDim,
+        heads: visionHeads(config),
+        inputResolution: config.imageResolution,
+      });
   const text = TextTransformer.fromWeights(take, "", {
     contextLength: config.contextLength,
     vocabSize: config.vocabSize,

@@ -4,6 +4,18 @@
  * implemented; Hugging Face key layout, ResNet models in loadClip and zero-shot classification are not yet.
  */
 
+// Zero-shot classification
+export { DEFAULT_TEMPLATES, createZeroShotClassifier, zeroShotClassify } from "./zero-shot.js";
+export type {
+  ClassifyOptions,
+  ZeroShotClassifier,
+  ZeroShotClassifierOptions,
+  ZeroShotImage,
+  ZeroShotImages,
+  ZeroShotOptions,
+  ZeroShotScore,
+} from "./zero-shot.js";
+
 // Models
 export { clipFromSafetensors, clipLogits, encodeImage, encodeText, loadClip, CHECKPOINT_TRANSFORMS } from "./clip-model.js";
 export type { ClipModel, LoadClipOptions } from "./clip-model.js";
