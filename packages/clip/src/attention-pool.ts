@@ -8,7 +8,8 @@
  *   out = MHA(q, k, v) W_cᵀ + b_c                              // [N, outputDim]
  *
  * Property paths mirror the checkpoint keys under `visual.attnpool.` (`q_proj.weight`, …). The `nn.Linear`
- * weights are stored `[out, in]`; we transpose them once at load to the `[in, out]` that `linear` takes.
+ * weights are stored `[out, in]`; they arrive through the loader's `take` already as the `[in, out]` that `linear`
+ * takes (the loader transposes them, see `CHECKPOINT_TRANSFORMS` in `clip-model.ts`).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { attention, linear } from "@proj/tensor-kernels";
@@ -25,17 +26,18 @@ export interface AttentionPool2dConfig {
   outputDim: number;
 }
 
-/** An `nn.Linear` at load: `weight` already transposed to `[in, out]`. */
+/** An `nn.Linear` as `linear` takes it. */
 export interface LinearWeights {
   weight: tf.Tensor2D; // [in, out]
   bias: tf.Tensor1D; // [out]
 }
 
+/** `take` returns the `[in, out]` layout (see the module comment). */
 function takeLinear(take: TakeWeight, prefix: string, inFeatures: number, outFeatures: number): LinearWeights {
-  const stored = take(`${prefix}.weight`, [outFeatures, inFeatures]); // [out, in]
-  const weight = tf.transpose(stored as tf.Tensor2D); // [in, out]
-  stored.dispose();
-  return { weight, bias: take(`${prefix}.bias`, [outFeatures]) as tf.Tensor1D };
+  return {
+    weight: take(`${prefix}.weight`, [inFeatures, outFeatures]) as tf.Tensor2D,
+    bias: take(`${prefix}.bias`, [outFeatures]) as tf.Tensor1D,
+  };
 }
 
 export class AttentionPool2d {

@@ -1,7 +1,7 @@
 /**
- * @proj/clip — OpenAI CLIP on TensorFlow.js. In progress (issue #5): checkpoint I/O, reference-exact image
- * preprocessing, the ViT CLIP model (load, encodeImage, encodeText, logits) and the ModifiedResNet image encoder are
- * implemented; Hugging Face key layout, ResNet models in loadClip and zero-shot classification are not yet.
+ * @proj/clip — OpenAI CLIP on TensorFlow.js at reference parity: safetensors checkpoints (OpenAI / open_clip and
+ * Hugging Face layouts), exact preprocessing, ViT and ModifiedResNet image encoders, the text encoder, zero-shot
+ * classification. See README.md for what is still missing.
  */
 
 // Zero-shot classification
@@ -49,6 +49,16 @@ export type { ModifiedResNetConfig, ModifiedResNetIntermediates } from "./modifi
 export { AttentionPool2d } from "./attention-pool.js";
 export type { AttentionPool2dConfig } from "./attention-pool.js";
 export { CheckpointError, CheckpointWeights } from "./weights.js";
+export {
+  CheckpointLayoutError,
+  HUGGING_FACE_DROPPED_KEYS,
+  HUGGING_FACE_KEYS,
+  detectCheckpointLayout,
+  fromHuggingFaceLayout,
+  toHuggingFaceLayout,
+} from "./checkpoint-layouts.js";
+export type { CheckpointLayout, KeyRule } from "./checkpoint-layouts.js";
+export { saveClip } from "./save-checkpoint.js";
 export type { TakeWeight } from "./weights.js";
 
 // Checkpoints: safetensors read/write (no tensor dependency)

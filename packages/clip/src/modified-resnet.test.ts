@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "@proj/tensor-kernels/register";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { takeInModelLayout } from "./clip-model.js";
 import { ModifiedResNet, type ModifiedResNetConfig, type ModifiedResNetIntermediates } from "./modified-resnet.js";
 import { parseSafetensors, toFloat32, type SafetensorsFile } from "./safetensors.js";
 import { CheckpointError, CheckpointWeights } from "./weights.js";
@@ -65,8 +66,9 @@ function relativeError(ours: tf.Tensor, reference: { data: Float32Array; shape: 
   return Math.sqrt(diff / norm);
 }
 
+/** Builds the encoder from raw checkpoint `take`, through the loader's layout table (`CHECKPOINT_TRANSFORMS`). */
 function load(take: CheckpointWeights["take"], overrides: Partial<ModifiedResNetConfig> = {}): ModifiedResNet {
-  return ModifiedResNet.fromWeights(take, { ...config, ...overrides });
+  return ModifiedResNet.fromWeights(takeInModelLayout(take), { ...config, ...overrides });
 }
 
 const visualOnly = (k: string): boolean => !k.startsWith("visual.") || k.endsWith("num_batches_tracked");

@@ -16,9 +16,10 @@
  * BatchNorm folding: we run inference only, so each BatchNorm (weight γ, bias β, running_mean μ, running_var σ²,
  * eps 1e-5) is an affine map per output channel and is folded at load time into the convolution before it:
  *   W'[…, o] = W[…, o] · γ_o / √(σ²_o + eps),   b'_o = β_o − μ_o · γ_o / √(σ²_o + eps)
- * so every conv+BN pair becomes one biased convolution (`FoldedConv`). The one layout change: conv weights are OIHW
- * in the checkpoint and transposed to HWIO for `tf.conv2d`; the attention pool's `nn.Linear` weights are transposed
- * `[out, in]` → `[in, out]` (see attention-pool.ts). Property paths mirror the checkpoint keys: `conv1` holds
+ * so every conv+BN pair becomes one biased convolution (`FoldedConv`). Layouts: conv weights are OIHW in the
+ * checkpoint and arrive through the loader's `take` already as the HWIO that `tf.conv2d` takes (as do the attention
+ * pool's `nn.Linear` weights, `[in, out]`); the loader's one table of transposes is `CHECKPOINT_TRANSFORMS` in
+ * `clip-model.ts`, and components transpose nothing themselves. Property paths mirror the checkpoint keys: `conv1` holds
  * `visual.conv1.weight` folded with `visual.bn1.*`; `layer1[0].conv2` holds `visual.layer1.0.conv2.weight` folded with
  * `visual.layer1.0.bn2.*`; `layer1[0].downsample` holds `downsample.0.weight` folded with `downsample.1.*`.
  */
@@ -69,14 +70,14 @@ function takeFoldedConv(
   kernelSize: number,
   stride = 1,
 ): FoldedConv {
-  const convWeight = take(convKey, [outChannels, inChannels, kernelSize, kernelSize]); // OIHW
+  const convWeight = take(convKey, [kernelSize, kernelSize, inChannels, outChannels]); // HWIO (the loader transposed OIHW)
   const gamma = take(`${bnPrefix}.weight`, [outChannels]);
   const beta = take(`${bnPrefix}.bias`, [outChannels]);
   const runningMean = take(`${bnPrefix}.running_mean`, [outChannels]);
   const runningVar = take(`${bnPrefix}.running_var`, [outChannels]);
   const folded = tf.tidy(() => {
     const scale = tf.div(gamma, tf.sqrt(tf.add(runningVar, BATCH_NORM_EPS))); // [out]: γ / √(σ² + eps)
-    const weight = tf.mul(tf.transpose(convWeight, [2, 3, 1, 0]), scale) as tf.Tensor4D; // HWIO · scale per out
+    const weight = tf.mul(convWeight, scale) as tf.Tensor4D; // HWIO · scale per out
     const bias = tf.sub(beta, tf.mul(runningMean, scale)) as tf.Tensor1D; // β − μ · scale
     return { weight, bias };
   });
@@ -168,7 +169,10 @@ export class ModifiedResNet {
     readonly attnpool: AttentionPool2d,
   ) {}
 
-  /** `take` returns checkpoint tensors by their full key (`visual.conv1.weight`, …). */
+  /**
+   * `take` returns checkpoint tensors by their full key (`visual.conv1.weight`, …) in the model layout (conv HWIO,
+   * linear `[in, out]`): pass the loader's `takeInModelLayout(weights.take)`.
+   */
   static fromWeights(take: TakeWeight, config: ModifiedResNetConfig): ModifiedResNet {
     const { layers, width, outputDim, heads, inputResolution } = config;
     if (inputResolution % 32 !== 0) throw new RangeError(`ModifiedResNet: inputResolution ${inputResolution} is not a multiple of 32`);

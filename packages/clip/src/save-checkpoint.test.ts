@@ -1,0 +1,99 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs";
+import "@proj/tensor-kernels/register";
+import { beforeAll, describe, expect, it } from "vitest";
+import { toHuggingFaceLayout } from "./checkpoint-layouts.js";
+import { clipFromSafetensors, clipLogits, encodeImage, encodeText, type ClipModel } from "./clip-model.js";
+import { clipConfigFromJson } from "./config.js";
+import { parseSafetensors, toFloat32, toInt32, type SafetensorsFile, type SafetensorsTensor } from "./safetensors.js";
+import { saveClip } from "./save-checkpoint.js";
+
+// The reference fixtures (tools/make_clip_fixtures.py, github.com/openai/CLIP, random weights).
+function read(architecture: "vit" | "resnet", name: string): SafetensorsFile {
+  const buffer = readFileSync(fileURLToPath(new URL(`./__fixtures__/clip-reference/${architecture}/${name}`, import.meta.url)));
+  return parseSafetensors(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength));
+}
+
+function stored(file: SafetensorsFile, name: string): SafetensorsTensor {
+  const found = file.tensors.get(name);
+  if (found === undefined) throw new Error(`no tensor ${name}`);
+  return found;
+}
+
+/** ‖ours − ref‖ / ‖ref‖. */
+function relativeError(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
+  expect(ours.length).toBe(ref.length);
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < ref.length; i++) {
+    diff += (ours[i]! - ref[i]!) ** 2;
+    norm += ref[i]! ** 2;
+  }
+  return Math.sqrt(diff / norm);
+}
+
+/** image features, text features and logits of the fixture inputs. */
+async function outputsOf(model: ClipModel, inputs: SafetensorsFile): Promise<Float32Array[]> {
+  const pixels = stored(inputs, "images");
+  const images = tf.tidy(() => tf.transpose(tf.tensor4d(toFloat32(pixels), pixels.shape as [number, number, number, number]), [0, 2, 3, 1]));
+  const t = stored(inputs, "tokens");
+  const tokens = tf.tensor2d(toInt32(t), t.shape as [number, number], "int32");
+  const imageFeatures = encodeImage(model, images as tf.Tensor4D);
+  const textFeatures = await encodeText(model, tokens);
+  const logits = clipLogits(model, imageFeatures, textFeatures);
+  const result = [imageFeatures, textFeatures, logits].map((x) => x.dataSync() as Float32Array);
+  tf.dispose([images, tokens, imageFeatures, textFeatures, logits]);
+  return result;
+}
+
+describe("saveClip", () => {
+  beforeAll(async () => {
+    await tf.setBackend("cpu");
+  });
+
+  it("ViT: writes the original checkpoint back, tensor for tensor and bit for bit, with its config", () => {
+    const original = read("vit", "model.safetensors");
+    const model = clipFromSafetensors(original);
+    const before = tf.memory().numTensors;
+    const saved = parseSafetensors(saveClip(model));
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+    expect([...saved.tensors.keys()].sort()).toEqual([...original.tensors.keys()].sort());
+    for (const [key, t] of original.tensors) {
+      const s = stored(saved, key);
+      expect(s.shape, key).toEqual(t.shape);
+      expect(Buffer.from(s.bytes).equals(Buffer.from(t.bytes)), key).toBe(true);
+    }
+    expect(saved.metadata.format).toBe("pt");
+    expect(clipConfigFromJson(saved.metadata.config)).toEqual(clipConfigFromJson(original.metadata.config));
+  });
+
+  it("ViT loaded from the Hugging Face layout saves in OpenAI's layout", () => {
+    const original = read("vit", "model.safetensors");
+    const model = clipFromSafetensors(toHuggingFaceLayout(original));
+    const saved = parseSafetensors(saveClip(model));
+    model.dispose();
+    expect([...saved.tensors.keys()].sort()).toEqual([...original.tensors.keys()].sort());
+    expect(Buffer.from(stored(saved, "visual.proj").bytes).equals(Buffer.from(stored(original, "visual.proj").bytes))).toBe(true);
+  });
+
+  it("ModifiedResNet: every key of the original, BatchNorm folded into identity; save → load gives the same outputs", async () => {
+    const original = read("resnet", "model.safetensors");
+    const inputs = read("resnet", "inputs.safetensors");
+    const model = clipFromSafetensors(original);
+    const saved = parseSafetensors(saveClip(model));
+    expect([...saved.tensors.keys()].sort()).toEqual([...original.tensors.keys()].sort());
+    expect(Array.from(toFloat32(stored(saved, "visual.layer1.0.bn2.weight")))).toEqual(new Array(8).fill(1));
+    const reloaded = clipFromSafetensors(saved); // config from __metadata__, every key used
+    const ours = await outputsOf(reloaded, inputs);
+    const theirs = await outputsOf(model, inputs);
+    reloaded.dispose();
+    model.dispose();
+    for (const [i, name] of ["image_features", "text_features", "logits_per_image"].entries()) {
+      const error = relativeError(ours[i]!, theirs[i]!);
+      console.log(`resnet save → load ${name}: relative difference ${error.toExponential(2)}`);
+      expect(error, name).toBeLessThanOrEqual(1e-6);
+    }
+  });
+});
