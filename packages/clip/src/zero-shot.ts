@@ -198,7 +198,7 @@ async function toBatch(images: ZeroShotImages, resolution: number, where: string
   const preprocessed = others.length > 0 ? await preprocess(others, { size: resolution }) : undefined;
   const batch = tf.tidy(() => {
     let next = 0;
-    const rows = list.map((image) => (image instanceof tf.Tensor ? image : tf.gather(preprocessed as tf.Tensor4D, next++).as3D(resolution, resolution, 3)));
+    const rows = list.map((image) => (image instanceof tf.Tensor ? image : tf.reshape(tf.gather(preprocessed as tf.Tensor4D, next++), [resolution, resolution, 3])));
     return tf.stack(rows) as tf.Tensor4D;
   });
   preprocessed?.dispose();
