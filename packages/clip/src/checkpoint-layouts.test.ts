@@ -13,8 +13,9 @@ import {
 } from "./checkpoint-layouts.js";
 import { clipFromSafetensors, clipLogits, encodeImage, encodeText, loadClip, type ClipModel } from "./clip-model.js";
 import { clipConfigFromJson } from "./config.js";
-import { parseSafetensors, serializeSafetensors, toFloat32, toInt32, type SafetensorsFile, type SafetensorsTensor } from "./safetensors.js";
+import { parseSafetensors, serializeSafetensors, toFloat32, toInt32, type SafetensorsFile } from "./safetensors.js";
 import { CheckpointError } from "./weights.js";
+import { relativeError, stored } from "./testing/fixtures.js";
 
 // The reference fixtures (tools/make_clip_fixtures.py, github.com/openai/CLIP, random weights). Hugging Face has no
 // ModifiedResNet CLIP, so only the ViT fixture has a Hugging Face layout; we build it from the OpenAI one.
@@ -30,23 +31,7 @@ const outputs = read(VIT, "outputs.safetensors");
 const resnet = read(fixtureDir("resnet"), "model.safetensors");
 const config = clipConfigFromJson(JSON.parse(readFileSync(fileURLToPath(new URL("config.json", VIT)), "utf8")));
 
-function stored(file: SafetensorsFile, name: string): SafetensorsTensor {
-  const found = file.tensors.get(name);
-  if (found === undefined) throw new Error(`no tensor ${name}`);
-  return found;
-}
 
-/** ‖ours − ref‖ / ‖ref‖. */
-function relativeError(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
-  expect(ours.length).toBe(ref.length);
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff += (ours[i]! - ref[i]!) ** 2;
-    norm += ref[i]! ** 2;
-  }
-  return Math.sqrt(diff / norm);
-}
 
 const huggingFace = toHuggingFaceLayout(openai);
 const TOLERANCE = 1e-4;

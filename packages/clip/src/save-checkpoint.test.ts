@@ -6,8 +6,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { toHuggingFaceLayout } from "./checkpoint-layouts.js";
 import { clipFromSafetensors, clipLogits, encodeImage, encodeText, type ClipModel } from "./clip-model.js";
 import { clipConfigFromJson } from "./config.js";
-import { parseSafetensors, toFloat32, toInt32, type SafetensorsFile, type SafetensorsTensor } from "./safetensors.js";
+import { parseSafetensors, toFloat32, toInt32, type SafetensorsFile } from "./safetensors.js";
 import { saveClip } from "./save-checkpoint.js";
+import { relativeError, stored } from "./testing/fixtures.js";
 
 // The reference fixtures (tools/make_clip_fixtures.py, github.com/openai/CLIP, random weights).
 function read(architecture: "vit" | "resnet", name: string): SafetensorsFile {
@@ -15,23 +16,7 @@ function read(architecture: "vit" | "resnet", name: string): SafetensorsFile {
   return parseSafetensors(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength));
 }
 
-function stored(file: SafetensorsFile, name: string): SafetensorsTensor {
-  const found = file.tensors.get(name);
-  if (found === undefined) throw new Error(`no tensor ${name}`);
-  return found;
-}
 
-/** ‖ours − ref‖ / ‖ref‖. */
-function relativeError(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
-  expect(ours.length).toBe(ref.length);
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff += (ours[i]! - ref[i]!) ** 2;
-    norm += ref[i]! ** 2;
-  }
-  return Math.sqrt(diff / norm);
-}
 
 /** image features, text features and logits of the fixture inputs. */
 async function outputsOf(model: ClipModel, inputs: SafetensorsFile): Promise<Float32Array[]> {
