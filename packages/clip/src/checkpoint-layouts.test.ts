@@ -13,9 +13,9 @@ import {
 } from "./checkpoint-layouts.js";
 import { clipFromSafetensors, clipLogits, encodeImage, encodeText, loadClip, type ClipModel } from "./clip-model.js";
 import { clipConfigFromJson } from "./config.js";
-import { parseSafetensors, serializeSafetensors, toFloat32, toInt32, type SafetensorsFile } from "./safetensors.js";
+import { parseSafetensors, serializeSafetensors, toFloat32, type SafetensorsFile } from "./safetensors.js";
 import { CheckpointError } from "./weights.js";
-import { relativeError, stored } from "./testing/fixtures.js";
+import { fixtureTokens, relativeError, stored } from "./testing/fixtures.js";
 
 // The reference fixtures (tools/make_clip_fixtures.py, github.com/openai/CLIP, random weights). Hugging Face has no
 // ModifiedResNet CLIP, so only the ViT fixture has a Hugging Face layout; we build it from the OpenAI one.
@@ -146,8 +146,7 @@ describe.each(["cpu", "wasm"])("loadClip on a Hugging Face layout checkpoint on 
     fromHuggingFace = await loadClip(serializeSafetensors(tensors, { format: "pt" }), { config });
     const pixels = stored(inputs, "images");
     images = tf.tidy(() => tf.transpose(tf.tensor4d(toFloat32(pixels), pixels.shape as [number, number, number, number]), [0, 2, 3, 1]));
-    const t = stored(inputs, "tokens");
-    tokens = tf.tensor2d(toInt32(t), t.shape as [number, number], "int32");
+    tokens = fixtureTokens(inputs);
   });
   afterAll(() => {
     tf.dispose([images, tokens]);

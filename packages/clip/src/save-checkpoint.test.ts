@@ -6,9 +6,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { toHuggingFaceLayout } from "./checkpoint-layouts.js";
 import { clipFromSafetensors, clipLogits, encodeImage, encodeText, type ClipModel } from "./clip-model.js";
 import { clipConfigFromJson } from "./config.js";
-import { parseSafetensors, toFloat32, toInt32, type SafetensorsFile } from "./safetensors.js";
+import { parseSafetensors, toFloat32, type SafetensorsFile } from "./safetensors.js";
 import { saveClip } from "./save-checkpoint.js";
-import { relativeError, stored } from "./testing/fixtures.js";
+import { fixtureTokens, relativeError, stored } from "./testing/fixtures.js";
 
 // The reference fixtures (tools/make_clip_fixtures.py, github.com/openai/CLIP, random weights).
 function read(architecture: "vit" | "resnet", name: string): SafetensorsFile {
@@ -22,8 +22,7 @@ function read(architecture: "vit" | "resnet", name: string): SafetensorsFile {
 async function outputsOf(model: ClipModel, inputs: SafetensorsFile): Promise<Float32Array[]> {
   const pixels = stored(inputs, "images");
   const images = tf.tidy(() => tf.transpose(tf.tensor4d(toFloat32(pixels), pixels.shape as [number, number, number, number]), [0, 2, 3, 1]));
-  const t = stored(inputs, "tokens");
-  const tokens = tf.tensor2d(toInt32(t), t.shape as [number, number], "int32");
+  const tokens = fixtureTokens(inputs);
   const imageFeatures = encodeImage(model, images as tf.Tensor4D);
   const textFeatures = await encodeText(model, tokens);
   const logits = clipLogits(model, imageFeatures, textFeatures);

@@ -5,17 +5,11 @@
  */
 import { util } from "@tensorflow/tfjs-core";
 import type { DataType, KernelBackend, TensorInfo } from "@tensorflow/tfjs-core";
+import { asWasm, f32, makeResident } from "../wasm/wasm-heap.js";
 
 interface CpuBackendLike {
   data: { get(dataId: object): { values?: unknown } };
   makeTensorInfo(shape: number[], dtype: DataType, values: Float32Array): TensorInfo;
-}
-
-interface WasmBackendLike {
-  /** Looking an id up moves its data onto the heap if it still lives on another backend (this allocates). */
-  dataIdMap: { get(dataId: object): unknown };
-  makeOutput(shape: number[], dtype: DataType): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
 /** Allocates float32 outputs, then calls `body` with input and output arrays; returns the outputs. */
@@ -35,11 +29,11 @@ export const runOnCpu: HostRunner = (backend, inputs, outputShapes, body) => {
 };
 
 export const runOnWasm: HostRunner = (backend, inputs, outputShapes, body) => {
-  const wasm = backend as unknown as WasmBackendLike;
-  for (const t of inputs) wasm.dataIdMap.get(t.dataId); // move inputs in first: moving allocates, detaching views
+  const wasm = asWasm(backend);
+  makeResident(wasm, ...inputs); // moving an input in allocates, so before outputs and before any view
   const infos = outputShapes.map((s) => wasm.makeOutput(s, "float32"));
-  const ins = inputs.map((t) => wasm.typedArrayFromHeap(t) as Float32Array);
-  const outs = infos.map((t) => wasm.typedArrayFromHeap(t) as Float32Array);
+  const ins = inputs.map((t) => f32(wasm, t));
+  const outs = infos.map((t) => f32(wasm, t));
   body(ins, outs);
   return infos;
 };

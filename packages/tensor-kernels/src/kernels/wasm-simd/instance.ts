@@ -44,7 +44,3 @@ export function heapOffset(backend: KernelBackend, t: TensorInfo): number {
   return (backend as unknown as WasmBackendInternals).dataIdMap.get(t.dataId).memoryOffset;
 }
 
-/** Allocates a float32 output on the wasm heap. */
-export function makeWasmOutput(backend: KernelBackend, shape: number[]): TensorInfo {
-  return (backend as unknown as { makeOutput(shape: number[], dtype: "float32"): TensorInfo }).makeOutput(shape, "float32");
-}

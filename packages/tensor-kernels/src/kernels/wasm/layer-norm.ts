@@ -1,7 +1,8 @@
 /** layerNorm on wasm: our SIMD128 kernel on the backend's heap (kernels/wasm-simd/layer-norm.wat). */
 import type { KernelBackend, KernelConfig, TensorInfo } from "@tensorflow/tfjs-core";
 import { LayerNorm, type LayerNormAttrs } from "../../ops/layer-norm.js";
-import { heapOffset, makeWasmOutput, simdModule } from "../wasm-simd/instance.js";
+import { heapOffset, simdModule } from "../wasm-simd/instance.js";
+import { asWasm } from "./wasm-heap.js";
 import LAYER_NORM_WASM from "../wasm-simd/layer-norm.generated.js";
 
 interface LayerNormSimd {
@@ -18,7 +19,7 @@ export const layerNormWasmConfig: KernelConfig = {
     const channels = x.shape[x.shape.length - 1]!;
     const rows = x.shape.reduce((a, d) => a * d, 1) / channels;
     const [px, pg, pb] = [heapOffset(b, x), heapOffset(b, gamma), heapOffset(b, beta)]; // inputs first (see heapOffset)
-    const out = makeWasmOutput(b, x.shape.slice());
+    const out = asWasm(b).makeOutput(x.shape.slice(), "float32");
     simdModule<LayerNormSimd>(b, "layer-norm", LAYER_NORM_WASM).layerNorm(px, pg, pb, heapOffset(b, out), rows, channels, epsilon);
     return out;
   },
