@@ -20,13 +20,19 @@ import {
 } from "./config.js";
 import { detectCheckpointLayout, fromHuggingFaceLayout } from "./checkpoint-layouts.js";
 import { ModifiedResNet } from "./modified-resnet.js";
-import { readSafetensors, type SafetensorsFile } from "./safetensors.js";
+import { inferClipConfig } from "./config-inference.js";
+import { readSafetensors, toFloat32, type SafetensorsFile } from "./safetensors.js";
 import { TextTransformer } from "./text-transformer.js";
 import { VisionTransformer } from "./vision-transformer.js";
 import { CheckpointError, CheckpointWeights, type TakeWeight } from "./weights.js";
 
+/** Where `ClipModel.config` came from: the file's `__metadata__.config`, `options.config`, or the tensor shapes. */
+export type ClipConfigSource = "metadata" | "options" | "shapes";
+
 export interface ClipModel {
   readonly config: Readonly<ClipConfig>;
+  /** Where the config came from (`"shapes"`: inferred, text heads assumed to be width / 64 as the reference does). */
+  readonly configSource: ClipConfigSource;
   /** Image encoder (checkpoint keys `visual.…`): a ViT, or a ModifiedResNet when `config.visionLayers` has 4 numbers. */
   readonly visual: VisionTransformer | ModifiedResNet;
   /** Text encoder (checkpoint keys `token_embedding`, `positional_embedding`, `transformer`, `ln_final`, `text_projection`). */
@@ -89,8 +95,10 @@ export function takeInModelLayout(take: TakeWeight): TakeWeight {
 
 export interface LoadClipOptions {
   /**
-   * The architecture, needed when the checkpoint's `__metadata__.config` does not hold it. (Inferring it from the
-   * tensor shapes is not implemented yet; OpenAI's own inference also guesses the text heads as width / 64.)
+   * The architecture. When absent it comes from the checkpoint's `__metadata__.config`, else from its tensor shapes
+   * (`inferClipConfig`: the reference loader's rules, text heads = width / 64). When given together with a stored
+   * config, the two must agree. For a Hugging Face checkpoint, `clipConfigFromHuggingFace(configJson)` reads its
+   * `config.json`.
    */
   config?: ClipConfig;
 }
@@ -113,7 +121,7 @@ export async function loadClip(
 /** `loadClip` over an already parsed file. */
 export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOptions = {}): ClipModel {
   const openai = detectCheckpointLayout(file.tensors.keys()) === "huggingface" ? fromHuggingFaceLayout(file) : file;
-  const config = resolveConfig(openai, options.config);
+  const { config, configSource } = resolveConfig(openai, options.config);
   const weights = new CheckpointWeights(openai, (key) => key.endsWith(".num_batches_tracked"));
   const take = takeInModelLayout(weights.take);
   const visual = isVisionTransformerConfig(config)
@@ -141,8 +149,10 @@ export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOpti
     outputDim: config.embedDim,
   });
   const logitScaleLog = take("logit_scale", []);
-  const logitScale = Math.exp(logitScaleLog.dataSync()[0] ?? 0);
   logitScaleLog.dispose();
+  // Read from the file, not the tensor: a synchronous download fails on WebGPU in Node and stalls browsers.
+  const logitScaleStored = openai.tensors.get("logit_scale");
+  const logitScale = Math.exp(logitScaleStored !== undefined && logitScaleStored.shape.length === 0 ? (toFloat32(logitScaleStored)[0] ?? 0) : 0);
   try {
     weights.finish();
   } catch (error) {
@@ -152,6 +162,7 @@ export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOpti
   }
   return Object.freeze({
     config,
+    configSource,
     visual,
     text,
     logitScale,
@@ -162,16 +173,11 @@ export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOpti
   });
 }
 
-function resolveConfig(file: SafetensorsFile, explicit: ClipConfig | undefined): ClipConfig {
+function resolveConfig(file: SafetensorsFile, explicit: ClipConfig | undefined): { config: ClipConfig; configSource: ClipConfigSource } {
   const stored = file.metadata.config;
   if (stored === undefined) {
-    if (explicit === undefined) {
-      throw new CheckpointError(
-        "loadClip: no CLIP config: the checkpoint has no __metadata__.config and options.config was not given " +
-          "(inferring the config from tensor shapes is not implemented yet)",
-      );
-    }
-    return clipConfigFromJson(clipConfigToJson(explicit)); // the same checks as a stored config
+    if (explicit === undefined) return { config: inferClipConfig(file), configSource: "shapes" };
+    return { config: clipConfigFromJson(clipConfigToJson(explicit)), configSource: "options" }; // the same checks as a stored config
   }
   const fromMetadata = clipConfigFromJson(stored);
   if (explicit !== undefined) {
@@ -180,7 +186,7 @@ function resolveConfig(file: SafetensorsFile, explicit: ClipConfig | undefined):
       throw new CheckpointError(`loadClip: options.config disagrees with the checkpoint's __metadata__.config on ${differences.join(", ")}`);
     }
   }
-  return fromMetadata;
+  return { config: fromMetadata, configSource: "metadata" };
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

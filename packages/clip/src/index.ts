@@ -18,7 +18,11 @@ export type {
 
 // Models
 export { clipFromSafetensors, clipLogits, encodeImage, encodeText, loadClip, CHECKPOINT_TRANSFORMS } from "./clip-model.js";
-export type { ClipModel, LoadClipOptions } from "./clip-model.js";
+export type { ClipConfigSource, ClipModel, LoadClipOptions } from "./clip-model.js";
+export { clipConfigFromHuggingFace, inferClipConfig } from "./config-inference.js";
+export { clipCheckpointShapes } from "./checkpoint-shapes.js";
+export type { CheckpointShapes } from "./checkpoint-shapes.js";
+export type { HuggingFaceClipConfigJson, ShapeSource } from "./config-inference.js";
 export {
   clipConfigDifferences,
   clipConfigFromJson,
@@ -59,6 +63,7 @@ export {
 } from "./checkpoint-layouts.js";
 export type { CheckpointLayout, KeyRule } from "./checkpoint-layouts.js";
 export { saveClip } from "./save-checkpoint.js";
+export type { SaveClipOptions } from "./save-checkpoint.js";
 export type { TakeWeight } from "./weights.js";
 
 // Checkpoints: safetensors read/write (no tensor dependency)

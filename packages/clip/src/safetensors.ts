@@ -419,6 +419,13 @@ export function serializeSafetensors(
   let position = 8 + headerLength;
   for (const name of names) {
     const { dtype, data } = tensors[name]!;
+    const same = (dtype === "F32" && data instanceof Float32Array) || (dtype === "I32" && data instanceof Int32Array) || (dtype === "U8" && data instanceof Uint8Array);
+    if (same && HOST_IS_LITTLE_ENDIAN) {
+      // The stored bytes are the array's own bytes: one copy instead of a DataView write per value.
+      out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
+      position += data.byteLength;
+      continue;
+    }
     for (let i = 0; i < data.length; i++) {
       const value = data[i]!;
       switch (dtype) {

@@ -36,11 +36,11 @@ describe("saveClip", () => {
     await tf.setBackend("cpu");
   });
 
-  it("ViT: writes the original checkpoint back, tensor for tensor and bit for bit, with its config", () => {
+  it("ViT: writes the original checkpoint back, tensor for tensor and bit for bit, with its config", async () => {
     const original = read("vit", "model.safetensors");
     const model = clipFromSafetensors(original);
     const before = tf.memory().numTensors;
-    const saved = parseSafetensors(saveClip(model));
+    const saved = parseSafetensors(await saveClip(model));
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
     expect([...saved.tensors.keys()].sort()).toEqual([...original.tensors.keys()].sort());
@@ -53,10 +53,10 @@ describe("saveClip", () => {
     expect(clipConfigFromJson(saved.metadata.config)).toEqual(clipConfigFromJson(original.metadata.config));
   });
 
-  it("ViT loaded from the Hugging Face layout saves in OpenAI's layout", () => {
+  it("ViT loaded from the Hugging Face layout saves in OpenAI's layout", async () => {
     const original = read("vit", "model.safetensors");
     const model = clipFromSafetensors(toHuggingFaceLayout(original));
-    const saved = parseSafetensors(saveClip(model));
+    const saved = parseSafetensors(await saveClip(model));
     model.dispose();
     expect([...saved.tensors.keys()].sort()).toEqual([...original.tensors.keys()].sort());
     expect(Buffer.from(stored(saved, "visual.proj").bytes).equals(Buffer.from(stored(original, "visual.proj").bytes))).toBe(true);
@@ -66,7 +66,7 @@ describe("saveClip", () => {
     const original = read("resnet", "model.safetensors");
     const inputs = read("resnet", "inputs.safetensors");
     const model = clipFromSafetensors(original);
-    const saved = parseSafetensors(saveClip(model));
+    const saved = parseSafetensors(await saveClip(model));
     expect([...saved.tensors.keys()].sort()).toEqual([...original.tensors.keys()].sort());
     expect(Array.from(toFloat32(stored(saved, "visual.layer1.0.bn2.weight")))).toEqual(new Array(8).fill(1));
     const reloaded = clipFromSafetensors(saved); // config from __metadata__, every key used
@@ -79,5 +79,34 @@ describe("saveClip", () => {
       console.log(`resnet save → load ${name}: relative difference ${error.toExponential(2)}`);
       expect(error, name).toBeLessThanOrEqual(1e-6);
     }
+  });
+
+  it("F16: half the bytes, every weight rounded to half precision, outputs within half-precision error", async () => {
+    const original = read("vit", "model.safetensors");
+    const inputs = read("vit", "inputs.safetensors");
+    const model = clipFromSafetensors(original);
+    const before = tf.memory().numTensors;
+    const bytes = await saveClip(model, { dtype: "F16" });
+    expect(tf.memory().numTensors).toBe(before);
+    const saved = parseSafetensors(bytes);
+    expect(stored(saved, "visual.proj").dtype).toBe("F16");
+    expect(stored(saved, "logit_scale").dtype).toBe("F32");
+    // each value is the nearest half: |Δ| ≤ 2⁻¹¹ relative (normal range)
+    const ref = toFloat32(stored(original, "transformer.resblocks.0.attn.in_proj_weight"));
+    const half = toFloat32(stored(saved, "transformer.resblocks.0.attn.in_proj_weight"));
+    for (let i = 0; i < ref.length; i++) expect(Math.abs(half[i]! - ref[i]!)).toBeLessThanOrEqual(Math.abs(ref[i]!) * 2 ** -11 + 2 ** -25);
+    expect(bytes.byteLength).toBeLessThan(0.55 * readFileSync(fileURLToPath(new URL("./__fixtures__/clip-reference/vit/model.safetensors", import.meta.url))).byteLength);
+    const reloaded = clipFromSafetensors(saved);
+    const ours = await outputsOf(reloaded, inputs);
+    const theirs = await outputsOf(model, inputs);
+    reloaded.dispose();
+    model.dispose();
+    for (const [i, name] of ["image_features", "text_features", "logits_per_image"].entries()) {
+      const error = relativeError(ours[i]!, theirs[i]!);
+      console.log(`vit F16 save → load ${name}: relative difference ${error.toExponential(2)}`);
+      expect(error, name).toBeGreaterThan(0); // it did round
+      expect(error, name).toBeLessThanOrEqual(3e-3);
+    }
+    await expect(saveClip(reloaded, { dtype: "BF16" as "F16" })).rejects.toThrow(/dtype must be "F32" or "F16"/);
   });
 });

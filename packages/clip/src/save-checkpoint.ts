@@ -29,26 +29,29 @@ function foldedConvKeys(path: string): { conv: string; batchNorm: string } {
   return { conv: path, batchNorm: `${m[1]}bn${m[2]}` };
 }
 
-/** Model-layout tensor → checkpoint layout (the inverse permutation of its `CHECKPOINT_TRANSFORMS` rule). */
-function toCheckpointLayout(key: string, t: tf.Tensor): { shape: number[]; data: Float32Array } {
-  const rule = CHECKPOINT_TRANSFORMS.find((r) => r.keys.test(key));
-  if (rule === undefined) return { shape: [...t.shape], data: t.dataSync() as Float32Array };
-  const inverse = new Array<number>(rule.permutation.length);
-  rule.permutation.forEach((from, to) => (inverse[from] = to)); // model axis `to` came from checkpoint axis `from`
-  const stored = tf.transpose(t, inverse);
-  const result = { shape: [...stored.shape], data: stored.dataSync() as Float32Array };
-  stored.dispose();
-  return result;
+/** A model tensor waiting to be downloaded in the checkpoint layout. */
+interface Pending {
+  key: string;
+  tensor: tf.Tensor;
 }
 
-function walk(node: unknown, path: string, out: StateDict): void {
+/** Model-layout tensor → checkpoint layout (the inverse permutation of its `CHECKPOINT_TRANSFORMS` rule); owned by the caller. */
+function toCheckpointLayout(key: string, t: tf.Tensor): tf.Tensor {
+  const rule = CHECKPOINT_TRANSFORMS.find((r) => r.keys.test(key));
+  if (rule === undefined) return tf.clone(t);
+  const inverse = new Array<number>(rule.permutation.length);
+  rule.permutation.forEach((from, to) => (inverse[from] = to)); // model axis `to` came from checkpoint axis `from`
+  return tf.transpose(t, inverse);
+}
+
+function walk(node: unknown, path: string, out: StateDict, pending: Pending[]): void {
   const add = (key: string, t: tf.Tensor): void => {
-    out[key] = { dtype: "F32", ...toCheckpointLayout(key, t) };
+    pending.push({ key, tensor: toCheckpointLayout(key, t) });
   };
   if (node instanceof tf.Tensor) {
     add(path, node);
   } else if (Array.isArray(node)) {
-    node.forEach((child, i) => walk(child, `${path}.${i}`, out));
+    node.forEach((child, i) => walk(child, `${path}.${i}`, out, pending));
   } else if (typeof node === "object" && node !== null) {
     if (isFoldedConv(node)) {
       const { conv, batchNorm } = foldedConvKeys(path);
@@ -63,21 +66,41 @@ function walk(node: unknown, path: string, out: StateDict): void {
     }
     for (const [name, child] of Object.entries(node)) {
       if (name === "config") continue; // hyper-parameters, not weights
-      walk(child, path === "" ? name : `${path}.${name}`, out);
+      walk(child, path === "" ? name : `${path}.${name}`, out, pending);
     }
   }
   // numbers (strides, paddings) are architecture, not weights
 }
 
+export interface SaveClipOptions {
+  /**
+   * Storage type of the floating-point weights: `"F32"` (default, exact) or `"F16"` (half the size; values rounded
+   * to nearest-even half precision, as PyTorch's `.half()` does). `logit_scale` and a ResNet's identity BatchNorms
+   * stay F32 (the reference's `convert_weights` leaves them in F32 too).
+   */
+  dtype?: "F32" | "F16";
+}
+
 /**
- * A loaded CLIP model (ViT or ModifiedResNet; from either key layout) as safetensors bytes in OpenAI's layout, F32,
- * with `__metadata__` `{ format: "pt", config: <the reference constructor's keyword arguments as JSON> }`.
- * `loadClip(saveClip(model))` gives a model with the same outputs. Creates no lasting tensors.
+ * A loaded CLIP model (ViT or ModifiedResNet; from either key layout) as safetensors bytes in OpenAI's layout, F32
+ * or F16, with `__metadata__` `{ format: "pt", config: <the reference constructor's keyword arguments as JSON> }`.
+ * `loadClip(await saveClip(model))` gives a model with the same outputs. Downloads the weights asynchronously (works
+ * on every backend, WebGPU included); creates no lasting tensors.
  */
-export function saveClip(model: ClipModel): Uint8Array {
+export async function saveClip(model: ClipModel, options: SaveClipOptions = {}): Promise<Uint8Array> {
+  const dtype = options.dtype ?? "F32";
+  if (dtype !== "F32" && dtype !== "F16") throw new TypeError(`saveClip: dtype must be "F32" or "F16", got ${JSON.stringify(dtype)}`);
   const state: StateDict = {};
-  walk(model.visual, "visual", state);
-  walk(model.text, "", state);
+  const pending: Pending[] = [];
+  try {
+    walk(model.visual, "visual", state, pending);
+    walk(model.text, "", state, pending);
+    for (const { key, tensor } of pending) {
+      state[key] = { dtype, shape: [...tensor.shape], data: (await tensor.data()) as Float32Array };
+    }
+  } finally {
+    for (const { tensor } of pending) tensor.dispose();
+  }
   state.logit_scale = { dtype: "F32", shape: [], data: new Float32Array([Math.log(model.logitScale)]) };
   return serializeSafetensors(state, { format: "pt", config: JSON.stringify(clipConfigToJson(model.config)) });
 }
