@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import "@proj/tensor-kernels/register";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { clipCheckpointShapes } from "./checkpoint-shapes.js";
 import { toHuggingFaceLayout } from "./checkpoint-layouts.js";
 import { clipFromSafetensors } from "./clip-model.js";

@@ -8,6 +8,7 @@
  * byte for byte; normalisation is done in float32 in the reference's operation order, so `preprocess` matches
  * `pixel_values` to float32 rounding. Output is NHWC (the reference is NCHW).
  */
+import { readNodeFile } from "./node-file.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { decodeImage, type RgbImage } from "./image-decode.js";
 
@@ -293,9 +294,7 @@ function fromBrowserSource(source: BrowserImageSource): RgbImage {
 
 async function toRgbImage(input: ImageInput): Promise<RgbImage> {
   if (typeof input === "string") {
-    // Dynamic import so browser bundles never load node:fs.
-    const { readFile } = await import("node:fs/promises");
-    return decodeImage(new Uint8Array(await readFile(input)));
+    return decodeImage(await readNodeFile(input)); // a path (Node)
   }
   if (input instanceof ArrayBuffer) return decodeImage(new Uint8Array(input));
   if (input instanceof Uint8Array) return decodeImage(input);

@@ -10,6 +10,7 @@
  *              (no overlaps, no holes).
  * All numbers are little-endian. Every field is validated before it is trusted.
  */
+import { readNodeFile } from "./node-file.js";
 
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
@@ -464,26 +465,18 @@ export async function readSafetensors(
   // A string is a URL when it has a scheme we fetch, or when there is no file system (browser: relative URLs).
   if (/^(https?|file|blob|data):/i.test(source)) return parseSafetensors(await readUrl(new URL(source)));
   if (!isNode()) return parseSafetensors(await readUrl(source));
-  const { readFile } = await import("node:fs/promises");
-  return parseSafetensors(asUint8Array(await readFile(source)));
+  return parseSafetensors(await readNodeFile(source));
 }
 
 async function readUrl(url: URL | string): Promise<Uint8Array> {
   if (url instanceof URL && url.protocol === "file:") {
-    // Node 20's fetch does not support file: URLs.
-    const { readFile } = await import("node:fs/promises");
-    return asUint8Array(await readFile(url));
+    return readNodeFile(url); // Node 20's fetch does not support file: URLs
   }
   const response = await fetch(url);
   if (!response.ok) {
     throw new SafetensorsError(`fetching ${String(url)} failed: ${response.status} ${response.statusText}`);
   }
   return new Uint8Array(await response.arrayBuffer());
-}
-
-/** A plain Uint8Array over a Node Buffer's memory (no copy). */
-function asUint8Array(buffer: Uint8Array): Uint8Array {
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 function isNode(): boolean {

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parseSafetensors, serializeSafetensors } from "./safetensors.js";
 import { CheckpointError, CheckpointWeights } from "./weights.js";
 
@@ -13,6 +13,10 @@ const file = parseSafetensors(
 );
 
 describe("CheckpointWeights", () => {
+  beforeAll(async () => {
+    await tf.setBackend("cpu");
+  });
+
   it("returns float32 tensors of the stored values (F16 converted)", async () => {
     const w = new CheckpointWeights(file, (k) => k.endsWith("num_batches_tracked") || k.startsWith("extra."));
     const a = w.take("a.weight", [2, 3]);
