@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts", "src/register.ts"],
+  entry: { index: "src/index.ts", register: "src/register.ts", native: "src/native/index.ts" },
   format: ["esm"],
   dts: true,
   sourcemap: true,

@@ -1,0 +1,93 @@
+// Elementwise activations of the GEMM epilogue (and of the other kernels), written as branch-free scalar code that
+// the compiler vectorises with whatever ISA the calling function is compiled for (they are force-inlined into the
+// AVX2 and AVX-512 epilogues of gemm.cc). Codes match ACTIVATION_CODES in src/native/addon.ts.
+//
+//   none, relu, relu6, leakyrelu(α), elu (eˣ − 1 below 0), sigmoid,
+//   gelu = ½x(1 + erf(x/√2)),  quickGelu = x·σ(1.702x),  silu = x·σ(x)
+//
+// exp: Cephes-style range reduction x = n·ln2 + r, degree-6 polynomial on |r| ≤ ln2/2 (≈ 1 ulp); erf:
+// Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace projnative {
+
+enum Activation : int {
+  kActNone = 0,
+  kActRelu = 1,
+  kActRelu6 = 2,
+  kActLeakyRelu = 3,
+  kActElu = 4,
+  kActSigmoid = 5,
+  kActGelu = 6,
+  kActQuickGelu = 7,
+  kActSilu = 8,
+  kActCount = 9,
+};
+
+#define PROJ_INLINE inline __attribute__((always_inline))
+
+PROJ_INLINE float fast_exp(float x) {
+  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+  // Round to nearest with the 1.5·2²³ trick (no floor call, so it vectorises without SSE4.1).
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+PROJ_INLINE float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+
+PROJ_INLINE float fast_erf(float x) {
+  const float ax = x < 0 ? -x : x;
+  const float t = 1.0f / (1.0f + 0.3275911f * ax);
+  const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+  const float y = 1.0f - poly * fast_exp(-ax * ax);
+  return x < 0 ? -y : y;
+}
+
+// y[i] = act(y[i] + bias[i]) for i < n (bias may be null).
+template <int kAct>
+PROJ_INLINE void activate_row_t(float* __restrict y, const float* __restrict bias, int n, float alpha) {
+  for (int i = 0; i < n; i++) {
+    float x = y[i] + (bias != nullptr ? bias[i] : 0.0f);
+    if (kAct == kActRelu) x = x > 0 ? x : 0;
+    if (kAct == kActRelu6) x = x > 0 ? (x < 6 ? x : 6) : 0;
+    if (kAct == kActLeakyRelu) x = x < 0 ? alpha * x : x;
+    if (kAct == kActElu) x = x < 0 ? fast_exp(x) - 1.0f : x;
+    if (kAct == kActSigmoid) x = fast_sigmoid(x);
+    if (kAct == kActGelu) x = 0.5f * x * (1.0f + fast_erf(x * 0.70710678118654752f));
+    if (kAct == kActQuickGelu) x = x * fast_sigmoid(1.702f * x);
+    if (kAct == kActSilu) x = x * fast_sigmoid(x);
+    y[i] = x;
+  }
+}
+
+PROJ_INLINE void activate_row(float* y, const float* bias, int n, int act, float alpha) {
+  switch (act) {
+    case kActRelu: return activate_row_t<kActRelu>(y, bias, n, alpha);
+    case kActRelu6: return activate_row_t<kActRelu6>(y, bias, n, alpha);
+    case kActLeakyRelu: return activate_row_t<kActLeakyRelu>(y, bias, n, alpha);
+    case kActElu: return activate_row_t<kActElu>(y, bias, n, alpha);
+    case kActSigmoid: return activate_row_t<kActSigmoid>(y, bias, n, alpha);
+    case kActGelu: return activate_row_t<kActGelu>(y, bias, n, alpha);
+    case kActQuickGelu: return activate_row_t<kActQuickGelu>(y, bias, n, alpha);
+    case kActSilu: return activate_row_t<kActSilu>(y, bias, n, alpha);
+    default:
+      if (bias != nullptr) activate_row_t<kActNone>(y, bias, n, alpha);
+  }
+}
+
+}  // namespace projnative

@@ -1,0 +1,412 @@
+// GEMM (gemm.h): cache-blocked, packed, with an MR×NR register-tile micro-kernel per ISA.
+//
+//   variant   micro-kernel tile                       where
+//   scalar    4 × 16, plain loops (auto-vectorised)    every CPU (the portable path)
+//   avx2      6 × 16, 12 ymm accumulators, FMA         x86-64 with AVX2 + FMA
+//   avx512    14 × 32, 28 zmm accumulators, FMA        x86-64 with AVX-512 (F, VL, DQ, BW)
+//   reference triple loop in double                    gemm_reference, for tests
+//
+// Blocking (Goto/BLIS): for each NC-column block of B and KC-deep slice, B is packed into NR-wide k-major panels
+// (KC × NR: one panel stays in L1 while the micro-kernel walks down A), then each MC-row block of A is packed into
+// MR-tall k-major panels (in L2) and multiplied panel by panel. Packing reads A and B through their transposes, so
+// all four transpose variants run the same micro-kernel at the same speed. Edge panels are zero-padded; an edge tile
+// is computed into a local buffer and copied out. The epilogue (bias, activation) runs on each tile right after its
+// last K slice, while the tile is in L1.
+//
+// Threads: the pool packs B cooperatively, then tasks of (MC rows × a range of NR panels) run in parallel; every
+// element of C is computed by exactly one task in a fixed order of K, so results are identical for any thread count.
+// Batched products run one product per task when each is small.
+#include "gemm.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "activation.h"
+#include "isa.h"
+#include "thread-pool.h"
+
+#if PROJ_X86
+#include <immintrin.h>
+#endif
+
+namespace projnative {
+
+namespace {
+
+constexpr int kKc = 256;   // K slice: a KC × NR panel of B is 32 KiB at NR = 32
+constexpr int kMcPanels = 16;  // MC = 16 · MR rows of A per block (224 rows ≈ 224 KiB packed at AVX-512)
+constexpr int kNc = 4096;  // N block
+// Below this many flops a product runs on one thread (waking the pool costs more than it saves).
+constexpr double kParallelFlops = 4e6;
+
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+using Epilogue = void (*)(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha);
+
+struct Variant {
+  int mr, nr;
+  MicroKernel kernel;
+  Epilogue epilogue;
+};
+
+// ---- scalar -------------------------------------------------------------------------------------------------
+
+template <int MR, int NR>
+void micro_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  float acc[MR][NR] = {};
+  for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
+    for (int i = 0; i < MR; i++) {
+      const float ai = a[i];
+      for (int j = 0; j < NR; j++) acc[i][j] += ai * b[j];
+    }
+  }
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+    for (int j = 0; j < NR; j++) row[j] = accumulate ? row[j] + acc[i][j] : acc[i][j];
+  }
+}
+
+void epilogue_scalar(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha) {
+  for (int r = 0; r < rows; r++) activate_row(c + r * ldc, bias, cols, act, alpha);
+}
+
+// ---- AVX2 ---------------------------------------------------------------------------------------------------
+
+#if PROJ_X86
+PROJ_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  constexpr int MR = 6;
+  __m256 acc[MR][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < kc; p++, a += MR, b += 16) {
+    const __m256 b0 = _mm256_load_ps(b);
+    const __m256 b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+      const __m256 ai = _mm256_broadcast_ss(a + i);
+      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(row));
+      acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(row + 8));
+    }
+    _mm256_storeu_ps(row, acc[i][0]);
+    _mm256_storeu_ps(row + 8, acc[i][1]);
+  }
+}
+
+PROJ_TARGET_AVX2 void epilogue_avx2(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha) {
+  for (int r = 0; r < rows; r++) activate_row(c + r * ldc, bias, cols, act, alpha);
+}
+
+// ---- AVX-512 ------------------------------------------------------------------------------------------------
+
+PROJ_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  constexpr int MR = 14;
+  __m512 acc[MR][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kc; p++, a += MR, b += 32) {
+    const __m512 b0 = _mm512_load_ps(b);
+    const __m512 b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; i++) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+    }
+  }
+#pragma GCC unroll 14
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(row));
+      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(row + 16));
+    }
+    _mm512_storeu_ps(row, acc[i][0]);
+    _mm512_storeu_ps(row + 16, acc[i][1]);
+  }
+}
+
+PROJ_TARGET_AVX512 void epilogue_avx512(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha) {
+  for (int r = 0; r < rows; r++) activate_row(c + r * ldc, bias, cols, act, alpha);
+}
+#endif
+
+const Variant& variant() {
+  static const Variant scalar{4, 16, micro_generic<4, 16>, epilogue_scalar};
+#if PROJ_X86
+  static const Variant avx2{6, 16, micro_avx2, epilogue_avx2};
+  static const Variant avx512{14, 32, micro_avx512, epilogue_avx512};
+  switch (current_isa()) {
+    case Isa::kAvx512: return avx512;
+    case Isa::kAvx2: return avx2;
+    default: break;
+  }
+#endif
+  return scalar;
+}
+
+// ---- packing ------------------------------------------------------------------------------------------------
+
+// Panels of MR rows of op(A)[i0 : i0 + mc, p0 : p0 + kc], each k-major (kc × MR), zero-padded to whole panels.
+void pack_a(const Gemm& g, const float* a, int i0, int mc, int p0, int kc, int mr, float* out) {
+  for (int ip = 0; ip < mc; ip += mr) {
+    const int rows = std::min(mr, mc - ip);
+    float* panel = out + static_cast<int64_t>(ip) * kc;
+    if (g.trans_a) {  // element (i, p) at a[p·lda + i]: rows are contiguous for each p
+      for (int p = 0; p < kc; p++) {
+        const float* src = a + static_cast<int64_t>(p0 + p) * g.lda + i0 + ip;
+        float* dst = panel + static_cast<int64_t>(p) * mr;
+        for (int i = 0; i < rows; i++) dst[i] = src[i];
+        for (int i = rows; i < mr; i++) dst[i] = 0;
+      }
+    } else {  // element (i, p) at a[i·lda + p]
+      for (int i = 0; i < rows; i++) {
+        const float* src = a + static_cast<int64_t>(i0 + ip + i) * g.lda + p0;
+        for (int p = 0; p < kc; p++) panel[static_cast<int64_t>(p) * mr + i] = src[p];
+      }
+      for (int i = rows; i < mr; i++) {
+        for (int p = 0; p < kc; p++) panel[static_cast<int64_t>(p) * mr + i] = 0;
+      }
+    }
+  }
+}
+
+// Panel `panel` (NR columns from j0 + panel·NR) of op(B)[p0 : p0 + kc, j0 : j0 + nc], k-major, zero-padded.
+void pack_b_panel(const Gemm& g, const float* b, int j0, int nc, int p0, int kc, int nr, int panel, float* out) {
+  const int jp = panel * nr;
+  const int cols = std::min(nr, nc - jp);
+  float* dst = out + static_cast<int64_t>(jp) * kc;
+  if (g.trans_b) {  // element (p, j) at b[j·ldb + p]
+    for (int j = 0; j < cols; j++) {
+      const float* src = b + static_cast<int64_t>(j0 + jp + j) * g.ldb + p0;
+      for (int p = 0; p < kc; p++) dst[static_cast<int64_t>(p) * nr + j] = src[p];
+    }
+    for (int j = cols; j < nr; j++) {
+      for (int p = 0; p < kc; p++) dst[static_cast<int64_t>(p) * nr + j] = 0;
+    }
+  } else {  // element (p, j) at b[p·ldb + j]: a contiguous run of NR for each p
+    for (int p = 0; p < kc; p++) {
+      const float* src = b + static_cast<int64_t>(p0 + p) * g.ldb + j0 + jp;
+      float* d = dst + static_cast<int64_t>(p) * nr;
+      std::memcpy(d, src, sizeof(float) * cols);
+      for (int j = cols; j < nr; j++) d[j] = 0;
+    }
+  }
+}
+
+// ---- driver -------------------------------------------------------------------------------------------------
+
+inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// C = act(C·[accumulate] + bias) for K = 0 (no product).
+void empty_product(const Gemm& g, const Variant& v) {
+  for (int i = 0; i < g.m; i++) {
+    float* row = g.c + static_cast<int64_t>(i) * g.ldc;
+    if (!g.accumulate) std::fill(row, row + g.n, 0.0f);
+  }
+  if (g.bias != nullptr || g.activation != kActNone) v.epilogue(g.c, g.ldc, g.m, g.n, g.bias, g.activation, g.alpha);
+}
+
+// The tiles of MC-row block `ib` over NR panels [panel_begin, panel_end) of the packed B slice.
+void compute_block(const Gemm& g, const Variant& v, const float* a, const float* packed_b, int ib, int panel_begin,
+                   int panel_end, int jc, int nc, int pc, int kc, float* packed_a) {
+  const int mr = v.mr, nr = v.nr;
+  const int mc_max = kMcPanels * mr;
+  const int i0 = ib * mc_max;
+  const int mc = std::min(mc_max, g.m - i0);
+  pack_a(g, a, i0, mc, pc, kc, mr, packed_a);
+  const bool first = pc == 0;
+  const bool last = pc + kc == g.k;
+  const bool accumulate = !first || g.accumulate;
+  const bool epilogue = last && (g.bias != nullptr || g.activation != kActNone);
+  alignas(64) float tile[14 * 32];
+  for (int panel = panel_begin; panel < panel_end; panel++) {
+    const int j = jc + panel * nr;
+    const int cols = std::min(nr, jc + nc - j);
+    const float* bp = packed_b + static_cast<int64_t>(panel) * nr * kc;
+    for (int ip = 0; ip < mc; ip += mr) {
+      const int rows = std::min(mr, mc - ip);
+      float* c = g.c + static_cast<int64_t>(i0 + ip) * g.ldc + j;
+      const float* ap = packed_a + static_cast<int64_t>(ip) * kc;
+      if (rows == mr && cols == nr) {
+        v.kernel(kc, ap, bp, c, g.ldc, accumulate);
+      } else {
+        v.kernel(kc, ap, bp, tile, nr, false);
+        for (int r = 0; r < rows; r++) {
+          float* dst = c + static_cast<int64_t>(r) * g.ldc;
+          const float* src = tile + r * nr;
+          for (int q = 0; q < cols; q++) dst[q] = accumulate ? dst[q] + src[q] : src[q];
+        }
+      }
+      if (epilogue) v.epilogue(c, g.ldc, rows, cols, g.bias == nullptr ? nullptr : g.bias + j, g.activation, g.alpha);
+    }
+  }
+}
+
+// One product. parallel: use the pool (B packed cooperatively into the shared scratch); else run on `thread`.
+void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool parallel, int thread) {
+  const Variant& v = variant();
+  Gemm p = g;
+  p.a = a;
+  p.b = b;
+  p.c = c;
+  if (p.m == 0 || p.n == 0) return;
+  if (p.k == 0) return empty_product(p, v);
+  ThreadPool& pool = ThreadPool::instance();
+  const int mr = v.mr, nr = v.nr;
+  const int mc_max = kMcPanels * mr;
+  const int nc_max = std::min(kNc, ceil_div(p.n, nr) * nr);
+  const int kc_max = std::min(kKc, p.k);
+  const int64_t a_floats = static_cast<int64_t>(mc_max) * kc_max;
+  const int64_t b_floats = static_cast<int64_t>(nc_max) * kc_max;
+  const int threads = parallel ? pool.threads() : 1;
+  float* packed_b = parallel ? pool.shared_scratch(b_floats) : pool.scratch(thread, a_floats + b_floats) + a_floats;
+  if (parallel) {
+    for (int t = 0; t < threads; t++) pool.scratch(t, a_floats);  // allocate before the parallel region
+  }
+  const int m_blocks = ceil_div(p.m, mc_max);
+  for (int jc = 0; jc < p.n; jc += nc_max) {
+    const int nc = std::min(nc_max, p.n - jc);
+    const int panels = ceil_div(nc, nr);
+    // Split the N panels too when there are too few row blocks to keep every thread busy.
+    const int chunks = threads == 1 ? 1 : std::min(panels, ceil_div(2 * threads, m_blocks));
+    for (int pc = 0; pc < p.k; pc += kc_max) {
+      const int kc = std::min(kc_max, p.k - pc);
+      auto pack = [&](int panel, int) { pack_b_panel(p, b, jc, nc, pc, kc, nr, panel, packed_b); };
+      auto compute = [&](int task, int t) {
+        const int ib = task / chunks, chunk = task % chunks;
+        const int begin = panels * chunk / chunks, end = panels * (chunk + 1) / chunks;
+        float* packed_a = parallel ? pool.scratch(t, a_floats) : pool.scratch(thread, a_floats + b_floats);
+        compute_block(p, v, a, packed_b, ib, begin, end, jc, nc, pc, kc, packed_a);
+      };
+      if (parallel) {
+        pool.run(panels, pack);
+        pool.run(m_blocks * chunks, compute);
+      } else {
+        for (int panel = 0; panel < panels; panel++) pack(panel, thread);
+        for (int task = 0; task < m_blocks; task++) compute(task, thread);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_serial(const Gemm& g, int thread) { gemm_one(g, g.a, g.b, g.c, false, thread); }
+
+void gemm_batched(const Gemm& g, int batch, int64_t stride_a, int64_t stride_b, int64_t stride_c) {
+  ThreadPool& pool = ThreadPool::instance();
+  const double flops = 2.0 * g.m * g.n * g.k;
+  const int threads = pool.threads();
+  if (threads > 1 && batch >= 2 && flops * batch >= kParallelFlops && flops < 8 * kParallelFlops) {
+    // Small products: one per task, each on one thread.
+    pool.run(batch, [&](int i, int thread) {
+      gemm_one(g, g.a + stride_a * i, g.b + stride_b * i, g.c + stride_c * i, false, thread);
+    });
+    return;
+  }
+  const bool parallel = threads > 1 && flops >= kParallelFlops;
+  for (int i = 0; i < batch; i++) gemm_one(g, g.a + stride_a * i, g.b + stride_b * i, g.c + stride_c * i, parallel, 0);
+}
+
+void gemm_reference(const Gemm& g) {
+  for (int i = 0; i < g.m; i++) {
+    for (int j = 0; j < g.n; j++) {
+      double sum = g.accumulate ? g.c[static_cast<int64_t>(i) * g.ldc + j] : 0.0;
+      for (int p = 0; p < g.k; p++) {
+        const float x = g.trans_a ? g.a[static_cast<int64_t>(p) * g.lda + i] : g.a[static_cast<int64_t>(i) * g.lda + p];
+        const float y = g.trans_b ? g.b[static_cast<int64_t>(j) * g.ldb + p] : g.b[static_cast<int64_t>(p) * g.ldb + j];
+        sum += static_cast<double>(x) * y;
+      }
+      g.c[static_cast<int64_t>(i) * g.ldc + j] = static_cast<float>(sum);
+    }
+    epilogue_scalar(g.c + static_cast<int64_t>(i) * g.ldc, g.ldc, 1, g.n, g.bias, g.activation, g.alpha);
+  }
+}
+
+// ---- FMA peak -----------------------------------------------------------------------------------------------
+
+namespace {
+
+template <class Body>
+double time_loop(double seconds, double flops_per_call, Body body) {
+  using Clock = std::chrono::steady_clock;
+  double best = 0;
+  const auto start = Clock::now();
+  do {
+    const auto t0 = Clock::now();
+    body();
+    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, flops_per_call / dt / 1e9);
+  } while (std::chrono::duration<double>(Clock::now() - start).count() < seconds);
+  return best;
+}
+
+constexpr int64_t kPeakIterations = 1 << 20;
+
+float peak_scalar() {
+  float acc[8] = {};
+  for (int64_t i = 0; i < kPeakIterations; i++) {
+    for (int j = 0; j < 8; j++) acc[j] = acc[j] * 0.999999f + 1e-7f;
+  }
+  float s = 0;
+  for (float x : acc) s += x;
+  return s;
+}
+
+#if PROJ_X86
+// 12 independent accumulators cover the FMA latency × throughput (4 cycles × 2 per cycle on Zen 5).
+PROJ_TARGET_AVX2 float peak_avx2() {
+  __m256 acc[12];
+  for (auto& x : acc) x = _mm256_setzero_ps();
+  const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
+  for (int64_t i = 0; i < kPeakIterations; i++) {
+#pragma GCC unroll 12
+    for (int j = 0; j < 12; j++) acc[j] = _mm256_fmadd_ps(acc[j], m, a);
+  }
+  __m256 s = acc[0];
+  for (int j = 1; j < 12; j++) s = _mm256_add_ps(s, acc[j]);
+  return _mm256_cvtss_f32(s);
+}
+
+PROJ_TARGET_AVX512 float peak_avx512() {
+  __m512 acc[12];
+  for (auto& x : acc) x = _mm512_setzero_ps();
+  const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
+  for (int64_t i = 0; i < kPeakIterations; i++) {
+#pragma GCC unroll 12
+    for (int j = 0; j < 12; j++) acc[j] = _mm512_fmadd_ps(acc[j], m, a);
+  }
+  __m512 s = acc[0];
+  for (int j = 1; j < 12; j++) s = _mm512_add_ps(s, acc[j]);
+  alignas(64) float lanes[16];  // not _mm512_reduce_add_ps: GCC 12 warns inside it (-Wuninitialized)
+  _mm512_store_ps(lanes, s);
+  float total = 0;
+  for (float x : lanes) total += x;
+  return total;
+}
+#endif
+
+volatile float peak_sink;
+
+}  // namespace
+
+double fma_peak_gflops(double seconds) {
+  switch (current_isa()) {
+#if PROJ_X86
+    case Isa::kAvx512: return time_loop(seconds, 2.0 * 16 * 12 * kPeakIterations, [] { peak_sink = peak_avx512(); });
+    case Isa::kAvx2: return time_loop(seconds, 2.0 * 8 * 12 * kPeakIterations, [] { peak_sink = peak_avx2(); });
+#endif
+    default: return time_loop(seconds, 2.0 * 8 * kPeakIterations, [] { peak_sink = peak_scalar(); });
+  }
+}
+
+}  // namespace projnative

@@ -1,0 +1,39 @@
+// The kernels built on GEMM, one file each: conv2d.cc (forward and both gradients), norm.cc (layer norm, group norm
+// with SiLU), attention.cc (scaled dot-product attention forward). Float32, row-major, NHWC.
+#pragma once
+
+#include <cstdint>
+
+namespace projnative {
+
+struct ConvGeometry {
+  int batch, in_height, in_width, in_channels, out_height, out_width, out_channels;
+  int filter_height, filter_width, stride_height, stride_width, dilation_height, dilation_width, pad_top, pad_left;
+};
+
+// y [N, OH, OW, Cout] = act(conv(x [N, H, W, Cin], w [FH, FW, Cin, Cout]) + bias [Cout]); bias may be null.
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, float* y, const float* bias, int activation,
+                    float alpha);
+// dx [N, H, W, Cin] from dy [N, OH, OW, Cout] and w.
+void conv2d_backprop_input(const ConvGeometry& g, const float* dy, const float* w, float* dx);
+// dw [FH, FW, Cin, Cout] from x and dy.
+void conv2d_backprop_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw);
+
+// out [rows, C] = (x − mean) / √(var + ε) · γ + β over the last axis.
+void layer_norm(const float* x, const float* gamma, const float* beta, float* out, int64_t rows, int channels,
+                float epsilon);
+// NHWC group norm: x [N, P pixels, C], statistics per (sample, group of C/G channels); then SiLU if `silu`.
+void group_norm(const float* x, const float* gamma, const float* beta, float* out, int samples, int64_t pixels,
+                int channels, int groups, float epsilon, bool silu);
+
+struct AttentionShape {
+  int batch, heads, queries, keys, head_size;
+  float scale;
+  bool causal;
+  int64_t mask_strides[4];  // element strides of the mask read as [B, H, Tq, Tk] (0 on broadcast axes)
+};
+// out [B, H, Tq, D] = softmax(scale · q kᵀ + mask (+ causal −∞)) v; rows with every score −∞ give zeros.
+void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
+                       float* out);
+
+}  // namespace projnative

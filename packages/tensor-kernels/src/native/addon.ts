@@ -1,0 +1,360 @@
+/**
+ * The native addon (native/src, built by node-gyp at install) and the checked TypeScript door to it. Every native
+ * kernel reads and writes float32 data at byte offsets in ONE ArrayBuffer — the wasm backend's heap in the `native`
+ * backend, any buffer elsewhere — and this file checks every argument (integers, sizes, offsets and extents within
+ * the buffer, activation codes) before the call, so no input reaches C++ that could make it read or write out of
+ * bounds. The raw addon is not exported.
+ *
+ * Loading never throws: `loadNativeAddon()` gives the addon or undefined, and `nativeUnavailableReason()` says why
+ * (not built, load error, not Node).
+ */
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** Activation codes of the native epilogues (native/src/activation.h). */
+export const ACTIVATION_CODES = {
+  none: 0,
+  relu: 1,
+  relu6: 2,
+  leakyrelu: 3,
+  elu: 4,
+  sigmoid: 5,
+  gelu: 6,
+  quickGelu: 7,
+  silu: 8,
+} as const;
+export type NativeActivation = keyof typeof ACTIVATION_CODES;
+
+export type NativeIsa = "scalar" | "avx2" | "avx512";
+
+interface RawAddon {
+  gemm(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  conv2d(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  layerNorm(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  groupNorm(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  attention(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  setThreads(threads: number): number;
+  threads(): number;
+  isa(): NativeIsa;
+  bestIsa(): NativeIsa;
+  setIsa(isa: string): boolean;
+  fmaPeak(seconds: number): number;
+}
+
+const ADDON_FILE = "proj_native.node";
+/** Where the build lands relative to this module: src/native/ (tests, tsx) or dist/ (the published entry). */
+const CANDIDATES = ["../../native/build/Release/", "../native/build/Release/"];
+
+let addon: RawAddon | undefined;
+let reason: string | undefined;
+let loaded = false;
+
+function load(): void {
+  loaded = true;
+  if (typeof process === "undefined" || typeof process.versions?.node !== "string") {
+    reason = "not running in Node";
+    return;
+  }
+  const override = process.env.PROJ_NATIVE_ADDON;
+  const paths = override ? [override] : CANDIDATES.map((dir) => fileURLToPath(new URL(dir + ADDON_FILE, import.meta.url)));
+  const path = paths.find((p) => existsSync(p));
+  if (path === undefined) {
+    reason = `the native addon was not built (no ${paths.join(" or ")}; run \`npm rebuild @proj/tensor-kernels\` with g++ and make installed)`;
+    return;
+  }
+  try {
+    addon = createRequire(import.meta.url)(path) as RawAddon;
+  } catch (error) {
+    reason = `the native addon at ${path} failed to load: ${(error as Error).message.split("\n")[0]}`;
+  }
+}
+
+/** The addon, or undefined when it is not available (see `nativeUnavailableReason`). */
+export function loadNativeAddon(): RawAddon | undefined {
+  if (!loaded) load();
+  return addon;
+}
+
+/** Why the addon is not available, or undefined when it is. */
+export function nativeUnavailableReason(): string | undefined {
+  if (!loaded) load();
+  return reason;
+}
+
+function requireAddon(): RawAddon {
+  const a = loadNativeAddon();
+  if (a === undefined) throw new Error(`@proj/tensor-kernels/native: ${reason}`);
+  return a;
+}
+
+// ---- argument checks ----------------------------------------------------------------------------------------
+
+const MAX_DIM = 2 ** 31 - 1;
+
+function assertCount(kernel: string, name: string, value: unknown, min = 0): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > MAX_DIM) {
+    throw new RangeError(`${kernel}: ${name} must be an integer in [${min}, 2³¹), got ${String(value)}`);
+  }
+  return value;
+}
+
+function assertFiniteNumber(kernel: string, name: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) throw new RangeError(`${kernel}: ${name} must be a finite number, got ${String(value)}`);
+  return value;
+}
+
+/**
+ * Checks that `floats` float32 values starting at byte offset `offset` lie within `memory`, with `offset` a
+ * non-negative multiple of 4. A span of 0 floats is always fine (nothing is read).
+ */
+function assertSpan(kernel: string, name: string, memory: ArrayBuffer, offset: unknown, floats: number): number {
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0 || offset % 4 !== 0) {
+    throw new RangeError(`${kernel}: ${name} must be a non-negative byte offset that is a multiple of 4, got ${String(offset)}`);
+  }
+  if (floats > 0 && offset + floats * 4 > memory.byteLength) {
+    throw new RangeError(`${kernel}: ${name} (${floats} floats at byte ${offset}) extends past the end of the buffer (${memory.byteLength} bytes)`);
+  }
+  return offset;
+}
+
+function assertMemory(kernel: string, memory: unknown): ArrayBuffer {
+  if (!(memory instanceof ArrayBuffer)) throw new TypeError(`${kernel}: memory must be an ArrayBuffer, got ${Object.prototype.toString.call(memory)}`);
+  return memory;
+}
+
+function activationCode(kernel: string, activation: string | undefined): number {
+  const code = ACTIVATION_CODES[(activation ?? "none") as NativeActivation];
+  if (code === undefined) throw new RangeError(`${kernel}: unknown activation ${JSON.stringify(activation)} (one of ${Object.keys(ACTIVATION_CODES).join(", ")})`);
+  return code;
+}
+
+/** Floats spanned by a [rows, cols] matrix with leading dimension ld (row stride). */
+const matrixFloats = (rows: number, cols: number, ld: number) => (rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols);
+
+// ---- kernels ------------------------------------------------------------------------------------------------
+
+/** C = act(op(A)·op(B) [+ C] + bias) per batch entry, float32 row-major; offsets in bytes, strides in floats. */
+export interface GemmCall {
+  a: number;
+  b: number;
+  c: number;
+  /** [n] added to every row, or undefined. */
+  bias?: number;
+  m: number;
+  n: number;
+  k: number;
+  /** Row strides in floats; default: dense (k or m for A, n or k for B, n for C). */
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+  /** A is stored [k, m] (read transposed). */
+  transA?: boolean;
+  /** B is stored [n, k] (read transposed). */
+  transB?: boolean;
+  /** Add the product to C instead of overwriting it. */
+  accumulate?: boolean;
+  activation?: NativeActivation;
+  /** leakyrelu's slope. */
+  alpha?: number;
+  batch?: number;
+  /** Floats between consecutive batch entries; 0 broadcasts one operand. Default: dense. */
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+}
+
+/** The native GEMM (or, with `reference`, the plain double-precision triple loop it is checked against). */
+export function nativeGemm(memory: ArrayBuffer, call: GemmCall, reference = false): void {
+  const kernel = "native gemm";
+  assertMemory(kernel, memory);
+  const m = assertCount(kernel, "m", call.m);
+  const n = assertCount(kernel, "n", call.n);
+  const k = assertCount(kernel, "k", call.k);
+  const transA = call.transA === true;
+  const transB = call.transB === true;
+  const [aRows, aCols] = transA ? [k, m] : [m, k];
+  const [bRows, bCols] = transB ? [n, k] : [k, n];
+  const lda = assertCount(kernel, "lda", call.lda ?? aCols, aCols);
+  const ldb = assertCount(kernel, "ldb", call.ldb ?? bCols, bCols);
+  const ldc = assertCount(kernel, "ldc", call.ldc ?? n, n);
+  const batch = assertCount(kernel, "batch", call.batch ?? 1, 1);
+  const aFloats = matrixFloats(aRows, aCols, lda);
+  const bFloats = matrixFloats(bRows, bCols, ldb);
+  const cFloats = matrixFloats(m, n, ldc);
+  const strideA = assertCount(kernel, "strideA", call.strideA ?? aFloats, 0);
+  const strideB = assertCount(kernel, "strideB", call.strideB ?? bFloats, 0);
+  const strideC = assertCount(kernel, "strideC", call.strideC ?? cFloats, cFloats === 0 ? 0 : cFloats);
+  const a = assertSpan(kernel, "a", memory, call.a, aFloats === 0 ? 0 : strideA * (batch - 1) + aFloats);
+  const b = assertSpan(kernel, "b", memory, call.b, bFloats === 0 ? 0 : strideB * (batch - 1) + bFloats);
+  const c = assertSpan(kernel, "c", memory, call.c, cFloats === 0 ? 0 : strideC * (batch - 1) + cFloats);
+  const bias = call.bias === undefined ? -1 : assertSpan(kernel, "bias", memory, call.bias, n);
+  const activation = activationCode(kernel, call.activation);
+  const alpha = assertFiniteNumber(kernel, "alpha", call.alpha ?? 0);
+  requireAddon().gemm(memory, a, b, c, bias, m, n, k, lda, ldb, ldc, +transA, +transB, +(call.accumulate === true), activation, alpha, batch, strideA, strideB, strideC, +reference);
+}
+
+/** NHWC conv2d geometry (tfjs's Conv2DInfo, flattened). */
+export interface NativeConvGeometry {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  outChannels: number;
+  filterHeight: number;
+  filterWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  dilationHeight: number;
+  dilationWidth: number;
+  padTop: number;
+  padLeft: number;
+}
+
+const GEOMETRY_FIELDS = [
+  "batch", "inHeight", "inWidth", "inChannels", "outHeight", "outWidth", "outChannels", "filterHeight", "filterWidth",
+  "strideHeight", "strideWidth", "dilationHeight", "dilationWidth", "padTop", "padLeft",
+] as const;
+
+function checkedGeometry(kernel: string, g: NativeConvGeometry): number[] {
+  const values = GEOMETRY_FIELDS.map((f) => assertCount(kernel, f, g[f], /^(stride|dilation|filter)/.test(f) ? 1 : 0));
+  const taps = g.filterHeight * g.filterWidth * g.inChannels;
+  if (taps > MAX_DIM || g.batch * g.outHeight * g.outWidth > MAX_DIM) throw new RangeError(`${kernel}: the convolution is too large`);
+  // Every output pixel must see its taps through the padded input: the last tap of the last output is within it
+  // (a geometry from tfjs's computeConv2DInfo always is; im2col skips taps outside the input anyway).
+  return values;
+}
+
+export type ConvKind = "forward" | "backpropInput" | "backpropFilter";
+
+/**
+ * forward: y = act(conv(x, w) + bias); backpropInput: dx from (dy, w); backpropFilter: dw from (x, dy).
+ * Offsets in bytes; shapes from `g` (x [N, H, W, Cin], w [FH, FW, Cin, Cout], y/dy [N, OH, OW, Cout]).
+ */
+export function nativeConv2d(
+  memory: ArrayBuffer,
+  kind: ConvKind,
+  g: NativeConvGeometry,
+  operands: { x?: number; w?: number; y?: number; dy?: number; dx?: number; dw?: number; bias?: number },
+  epilogue: { activation?: NativeActivation; alpha?: number } = {},
+): void {
+  const kernel = `native conv2d ${kind}`;
+  assertMemory(kernel, memory);
+  const geometry = checkedGeometry(kernel, g);
+  const xFloats = g.batch * g.inHeight * g.inWidth * g.inChannels;
+  const wFloats = g.filterHeight * g.filterWidth * g.inChannels * g.outChannels;
+  const yFloats = g.batch * g.outHeight * g.outWidth * g.outChannels;
+  const raw = requireAddon();
+  if (kind === "forward") {
+    const x = assertSpan(kernel, "x", memory, operands.x, xFloats);
+    const w = assertSpan(kernel, "w", memory, operands.w, wFloats);
+    const y = assertSpan(kernel, "y", memory, operands.y, yFloats);
+    const bias = operands.bias === undefined ? -1 : assertSpan(kernel, "bias", memory, operands.bias, g.outChannels);
+    const activation = activationCode(kernel, epilogue.activation);
+    raw.conv2d(memory, 0, x, w, y, bias, ...geometry, activation, assertFiniteNumber(kernel, "alpha", epilogue.alpha ?? 0));
+  } else if (kind === "backpropInput") {
+    const dy = assertSpan(kernel, "dy", memory, operands.dy, yFloats);
+    const w = assertSpan(kernel, "w", memory, operands.w, wFloats);
+    const dx = assertSpan(kernel, "dx", memory, operands.dx, xFloats);
+    raw.conv2d(memory, 1, dy, w, dx, -1, ...geometry, 0, 0);
+  } else if (kind === "backpropFilter") {
+    const x = assertSpan(kernel, "x", memory, operands.x, xFloats);
+    const dy = assertSpan(kernel, "dy", memory, operands.dy, yFloats);
+    const dw = assertSpan(kernel, "dw", memory, operands.dw, wFloats);
+    raw.conv2d(memory, 2, x, dy, dw, -1, ...geometry, 0, 0);
+  } else {
+    throw new RangeError(`native conv2d: unknown kind ${JSON.stringify(kind)}`);
+  }
+}
+
+/** out [rows, C] = layerNorm(x) over the last axis. */
+export function nativeLayerNorm(memory: ArrayBuffer, o: { x: number; gamma: number; beta: number; out: number; rows: number; channels: number; epsilon: number }): void {
+  const kernel = "native layerNorm";
+  assertMemory(kernel, memory);
+  const rows = assertCount(kernel, "rows", o.rows);
+  const channels = assertCount(kernel, "channels", o.channels, 1);
+  const size = rows * channels;
+  const x = assertSpan(kernel, "x", memory, o.x, size);
+  const gamma = assertSpan(kernel, "gamma", memory, o.gamma, channels);
+  const beta = assertSpan(kernel, "beta", memory, o.beta, channels);
+  const out = assertSpan(kernel, "out", memory, o.out, size);
+  requireAddon().layerNorm(memory, x, gamma, beta, out, rows, channels, assertFiniteNumber(kernel, "epsilon", o.epsilon));
+}
+
+/** NHWC group norm (+ SiLU): x [samples, pixels, channels]. */
+export function nativeGroupNorm(
+  memory: ArrayBuffer,
+  o: { x: number; gamma: number; beta: number; out: number; samples: number; pixels: number; channels: number; groups: number; epsilon: number; silu: boolean },
+): void {
+  const kernel = "native groupNorm";
+  assertMemory(kernel, memory);
+  const samples = assertCount(kernel, "samples", o.samples);
+  const pixels = assertCount(kernel, "pixels", o.pixels);
+  const channels = assertCount(kernel, "channels", o.channels, 1);
+  const groups = assertCount(kernel, "groups", o.groups, 1);
+  if (channels % groups !== 0) throw new RangeError(`${kernel}: channels (${channels}) must be a multiple of groups (${groups})`);
+  const size = samples * pixels * channels;
+  const x = assertSpan(kernel, "x", memory, o.x, size);
+  const gamma = assertSpan(kernel, "gamma", memory, o.gamma, channels);
+  const beta = assertSpan(kernel, "beta", memory, o.beta, channels);
+  const out = assertSpan(kernel, "out", memory, o.out, size);
+  requireAddon().groupNorm(memory, x, gamma, beta, out, samples, pixels, channels, groups, assertFiniteNumber(kernel, "epsilon", o.epsilon), +o.silu);
+}
+
+/** Scaled dot-product attention forward: q [B, H, Tq, D], k and v [B, H, Tk, D], mask read through `maskStrides`. */
+export function nativeAttention(
+  memory: ArrayBuffer,
+  o: {
+    q: number; k: number; v: number; out: number; mask?: number;
+    batch: number; heads: number; queries: number; keys: number; headSize: number;
+    scale: number; causal: boolean; maskStrides?: readonly [number, number, number, number];
+  },
+): void {
+  const kernel = "native attention";
+  assertMemory(kernel, memory);
+  const [b, h, tq, tk, d] = (["batch", "heads", "queries", "keys", "headSize"] as const).map((f) => assertCount(kernel, f, o[f], 1)) as [number, number, number, number, number];
+  const q = assertSpan(kernel, "q", memory, o.q, b * h * tq * d);
+  const k = assertSpan(kernel, "k", memory, o.k, b * h * tk * d);
+  const v = assertSpan(kernel, "v", memory, o.v, b * h * tk * d);
+  const out = assertSpan(kernel, "out", memory, o.out, b * h * tq * d);
+  let mask = -1;
+  const strides = o.maskStrides ?? [0, 0, 0, 0];
+  strides.forEach((s, i) => assertCount(kernel, `maskStrides[${i}]`, s));
+  if (o.mask !== undefined) {
+    const last = (b - 1) * strides[0] + (h - 1) * strides[1] + (tq - 1) * strides[2] + (tk - 1) * strides[3] + 1;
+    mask = assertSpan(kernel, "mask", memory, o.mask, last);
+  }
+  const scale = assertFiniteNumber(kernel, "scale", o.scale);
+  requireAddon().attention(memory, q, k, v, mask, out, b, h, tq, tk, d, scale, +o.causal, ...strides);
+}
+
+// ---- configuration ------------------------------------------------------------------------------------------
+
+/** Sets the native thread count (the caller included; default: the CPU count); returns the count in effect. */
+export function setNativeThreads(threads: number): number {
+  return requireAddon().setThreads(assertCount("setNativeThreads", "threads", threads, 1));
+}
+
+export function nativeThreads(): number {
+  return requireAddon().threads();
+}
+
+/** The instruction set the kernels use now, and the best one this CPU has. */
+export function nativeIsa(): { current: NativeIsa; best: NativeIsa } {
+  const raw = requireAddon();
+  return { current: raw.isa(), best: raw.bestIsa() };
+}
+
+/** Selects an instruction set (for tests and benchmarks); false when this CPU lacks it. */
+export function setNativeIsa(isa: NativeIsa): boolean {
+  if (isa !== "scalar" && isa !== "avx2" && isa !== "avx512") throw new RangeError(`setNativeIsa: unknown ISA ${JSON.stringify(isa)}`);
+  return requireAddon().setIsa(isa);
+}
+
+/** One thread's fp32 FMA rate in GFLOP/s with the current ISA: a register-only loop, best over `seconds`. */
+export function measureFmaPeak(seconds = 0.5): number {
+  if (!(seconds > 0 && seconds <= 60)) throw new RangeError(`measureFmaPeak: seconds must be in (0, 60], got ${seconds}`);
+  return requireAddon().fmaPeak(seconds);
+}

@@ -1,0 +1,54 @@
+/**
+ * The `native` tfjs backend: an instance of tfjs-backend-wasm (made by wasm's own registered factory) whose hot
+ * kernels are replaced by the addon's (kernels.ts), reading and writing the wasm heap in place. Every other kernel
+ * is wasm's own config registered again under `native`, so every op works; data moves between `native` and other
+ * backends as with any backend.
+ *
+ * Kernel configs are copied when the backend is first created, i.e. after `@tensorflow/tfjs-backend-wasm` and
+ * our `register` entry have registered theirs.
+ */
+import { findBackendFactory, getKernel, getKernelsForBackend, registerBackend, registerKernel } from "@tensorflow/tfjs-core";
+import { registerWasmGapKernels } from "../kernels/wasm/gap-kernels.js";
+import { loadNativeAddon } from "./addon.js";
+import { NATIVE_BACKEND, NATIVE_KERNEL_CONFIGS, saveWasmOriginal } from "./kernels.js";
+
+/** Above wasm's (2) and cpu's (1): an app that imports `@proj/tensor-kernels/native` gets it by default. */
+export const NATIVE_PRIORITY = 3;
+
+const WASM_PACKAGE = "@tensorflow/tfjs-backend-wasm";
+
+/** Registers the native kernels, then every wasm kernel that `native` has no kernel for. Idempotent. */
+export function installNativeKernels(): void {
+  registerWasmGapKernels();
+  for (const config of NATIVE_KERNEL_CONFIGS) {
+    saveWasmOriginal(config.kernelName);
+    if (getKernel(config.kernelName, NATIVE_BACKEND) == null) registerKernel(config);
+  }
+  for (const config of getKernelsForBackend("wasm")) {
+    if (getKernel(config.kernelName, NATIVE_BACKEND) == null) registerKernel({ ...config, backendName: NATIVE_BACKEND });
+  }
+}
+
+/**
+ * Registers the `native` backend with tfjs when the addon loaded; returns whether it did (a second call changes
+ * nothing and returns true).
+ */
+export function registerNativeBackend(): boolean {
+  if (loadNativeAddon() === undefined) return false;
+  if (findBackendFactory(NATIVE_BACKEND) != null) return true;
+  registerBackend(
+    NATIVE_BACKEND,
+    async () => {
+      if (findBackendFactory("wasm") == null) {
+        const specifier = WASM_PACKAGE; // computed: bundlers leave the optional backend package alone
+        await import(/* @vite-ignore */ specifier);
+      }
+      const wasmFactory = findBackendFactory("wasm");
+      if (wasmFactory == null) throw new Error(`the native backend needs ${WASM_PACKAGE}, which did not register "wasm"`);
+      installNativeKernels();
+      return wasmFactory();
+    },
+    NATIVE_PRIORITY,
+  );
+  return true;
+}

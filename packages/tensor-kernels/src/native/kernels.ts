@@ -1,0 +1,394 @@
+/**
+ * Kernels of the `native` backend (a tfjs-backend-wasm instance whose hot kernels run in the addon, on its heap in
+ * place):
+ *
+ *   BatchMatMul, _FusedMatMul        native GEMM, any transposes, batch broadcast (one side of batch 1); bias and
+ *                                    activation in the epilogue (prelu and non-row biases: wasm's kernels after)
+ *   Conv2D, Conv2DBackpropInput,     im2col + native GEMM (NHWC float32; anything else goes to wasm's kernel)
+ *   Conv2DBackpropFilter
+ *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjLayerNorm, ProjGroupNorm    our fused ops
+ *
+ * Each kernel makes its inputs resident on the heap first (that may allocate), then allocates its output, then
+ * takes the heap's buffer (an allocation may have grown and replaced it) and calls the addon through the checked
+ * wrappers of addon.ts. Shapes and dtypes are checked here; offsets and extents there.
+ */
+import {
+  _FusedMatMul,
+  backend_util,
+  BatchMatMul,
+  Conv2D,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  getKernel,
+  util,
+} from "@tensorflow/tfjs-core";
+import type {
+  _FusedMatMulAttrs,
+  Conv2DAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  KernelBackend,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  TensorInfo,
+} from "@tensorflow/tfjs-core";
+import { Attention, MaskedAttention, maskStrides, type AttentionAttrs } from "../ops/attention.js";
+import { GroupNorm, type GroupNormAttrs } from "../ops/group-norm.js";
+import { LayerNorm, type LayerNormAttrs } from "../ops/layer-norm.js";
+import { Linear, LinearNoBias, linearSizes, type LinearAttrs } from "../ops/linear.js";
+import { makeResident, type WasmBackend } from "../kernels/wasm/wasm-heap.js";
+import { nativeAttention, nativeConv2d, nativeGemm, nativeGroupNorm, nativeLayerNorm, type NativeActivation, type NativeConvGeometry } from "./addon.js";
+
+export const NATIVE_BACKEND = "native";
+
+/** The parts of BackendWasm the native kernels use. */
+interface NativeHost extends WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+}
+
+const host = (backend: unknown) => backend as NativeHost;
+
+/** The heap's current buffer: take it after the last allocation. */
+const heap = (b: NativeHost) => b.wasm.HEAPU8.buffer as ArrayBuffer;
+
+/** Byte offset of a resident tensor. */
+const at = (b: NativeHost, t: TensorInfo) => b.dataIdMap.get(t.dataId).memoryOffset;
+
+function assertFloat32(kernel: string, tensors: Record<string, TensorInfo | undefined>): void {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t !== undefined && t.dtype !== "float32") throw new TypeError(`${kernel} on native: ${name} must be float32, got ${t.dtype}`);
+  }
+}
+
+/** wasm's own config for `kernelName` (saved when the native backend is installed): the fallback. */
+const wasmOriginals = new Map<string, KernelConfig>();
+
+export function saveWasmOriginal(kernelName: string): void {
+  const config = getKernel(kernelName, "wasm");
+  if (config != null) wasmOriginals.set(kernelName, config);
+}
+
+function runWasm(kernelName: string, backend: NativeHost, inputs: Record<string, TensorInfo | undefined>, attrs: NamedAttrMap): TensorInfo {
+  const config = wasmOriginals.get(kernelName) ?? getKernel(kernelName, "wasm");
+  if (config == null) throw new Error(`${kernelName} on native: no wasm kernel to fall back to`);
+  const defined = Object.fromEntries(Object.entries(inputs).filter(([, t]) => t !== undefined)) as Record<string, TensorInfo>;
+  return config.kernelFunc({ inputs: defined, backend: backend as unknown as KernelBackend, attrs }) as TensorInfo;
+}
+
+/** A config whose setup and dispose are wasm's original's (so the fallback finds its wasm functions bound). */
+function nativeConfig(kernelName: string, kernelFunc: KernelFunc): KernelConfig {
+  return {
+    kernelName,
+    backendName: NATIVE_BACKEND,
+    kernelFunc,
+    setupFunc: (backend) => wasmOriginals.get(kernelName)?.setupFunc?.(backend),
+    disposeFunc: (backend) => wasmOriginals.get(kernelName)?.disposeFunc?.(backend),
+  };
+}
+
+// ---- matmul -------------------------------------------------------------------------------------------------
+
+interface MatMulPlan {
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  strideA: number;
+  strideB: number;
+  outShape: number[];
+}
+
+/** The batched product's sizes, or undefined when the batch dims broadcast in a way other than "equal or 1". */
+function planMatMul(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): MatMulPlan | undefined {
+  const ra = a.shape.length, rb = b.shape.length;
+  if (ra < 2 || rb < 2) throw new RangeError(`BatchMatMul on native: operands must have rank ≥ 2, got [${a.shape}] and [${b.shape}]`);
+  const m = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+  const k = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+  const kB = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
+  const n = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+  if (k !== kB) {
+    throw new RangeError(`BatchMatMul on native: inner sizes ${k} and ${kB} of [${a.shape}] and [${b.shape}] (transposeA ${transposeA}, transposeB ${transposeB}) differ`);
+  }
+  const outer = backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batchA = util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = util.sizeFromShape(b.shape.slice(0, -2));
+  const batch = util.sizeFromShape(outer);
+  if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return undefined;
+  return { m, n, k, batch, strideA: batchA === 1 ? 0 : m * k, strideB: batchB === 1 ? 0 : k * n, outShape: [...outer, m, n] };
+}
+
+const TFJS_ACTIVATIONS: Record<string, NativeActivation> = {
+  linear: "none",
+  relu: "relu",
+  relu6: "relu6",
+  leakyrelu: "leakyrelu",
+  elu: "elu",
+  sigmoid: "sigmoid",
+};
+
+function matMul(
+  backend: NativeHost,
+  a: TensorInfo,
+  b: TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  bias?: TensorInfo,
+  activation: NativeActivation = "none",
+  alpha = 0,
+): TensorInfo | undefined {
+  const plan = planMatMul(a, b, transposeA, transposeB);
+  if (plan === undefined) return undefined;
+  makeResident(backend, a, b, bias);
+  const out = backend.makeOutput(plan.outShape, "float32");
+  const { m, n, k, batch, strideA, strideB } = plan;
+  nativeGemm(heap(backend), {
+    a: at(backend, a),
+    b: at(backend, b),
+    c: at(backend, out),
+    bias: bias === undefined ? undefined : at(backend, bias),
+    m,
+    n,
+    k,
+    transA: transposeA,
+    transB: transposeB,
+    activation,
+    alpha,
+    batch,
+    strideA,
+    strideB,
+    strideC: m * n,
+  });
+  return out;
+}
+
+const batchMatMul: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+  const { transposeA = false, transposeB = false } = (attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+  const native = host(backend);
+  if (a.dtype !== "float32" || b.dtype !== "float32") return runWasm(BatchMatMul, native, { a, b }, attrs ?? {});
+  return matMul(native, a, b, transposeA, transposeB) ?? runWasm(BatchMatMul, native, { a, b }, attrs ?? {});
+};
+
+const fusedMatMul: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { a, b, bias, preluActivationWeights } = inputs as { a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
+  const { transposeA, transposeB, activation, leakyreluAlpha } = attrs as unknown as _FusedMatMulAttrs;
+  const native = host(backend);
+  const all = { a, b, bias, preluActivationWeights };
+  const fallback = () => runWasm(_FusedMatMul, native, all, attrs ?? {});
+  if ([a, b, bias, preluActivationWeights].some((t) => t !== undefined && t.dtype !== "float32")) return fallback();
+  const plan = planMatMul(a, b, transposeA, transposeB);
+  if (plan === undefined) return fallback();
+  // A bias over the output columns ([N], [1, N], …) and a pointwise activation fuse into the epilogue.
+  const rowBias = bias === undefined || (bias.shape[bias.shape.length - 1] === plan.n && util.sizeFromShape(bias.shape) === plan.n);
+  const fused = TFJS_ACTIVATIONS[activation ?? "linear"];
+  if (rowBias && fused !== undefined) return matMul(native, a, b, transposeA, transposeB, bias, fused, leakyreluAlpha ?? 0.2)!;
+  // Otherwise (a bias that is not one row, or prelu): the product natively, then wasm's own kernels.
+  const product = matMul(native, a, b, transposeA, transposeB)!;
+  const temporaries = [product];
+  try {
+    let y = product;
+    if (bias !== undefined) temporaries.push((y = runWasm("Add", native, { a: y, b: bias }, {})));
+    const act = WASM_ACTIVATION_KERNELS[activation ?? "linear"];
+    if (act === undefined) throw new Error(`_FusedMatMul on native: unsupported activation ${activation}`);
+    if (act !== null) {
+      const alphaInput = activation === "prelu" ? { alpha: preluActivationWeights } : {};
+      temporaries.push((y = runWasm(act, native, { x: y, ...alphaInput }, { alpha: leakyreluAlpha ?? 0.2 })));
+    }
+    temporaries.splice(temporaries.indexOf(y), 1);
+    return y;
+  } finally {
+    for (const t of temporaries) native.disposeData(t.dataId);
+  }
+};
+
+/** tfjs's fused activations as wasm kernels (null: none). */
+const WASM_ACTIVATION_KERNELS: Record<string, string | null> = {
+  linear: null,
+  relu: "Relu",
+  relu6: "Relu6",
+  leakyrelu: "LeakyRelu",
+  elu: "Elu",
+  sigmoid: "Sigmoid",
+  prelu: "Prelu",
+};
+
+// ---- conv2d -------------------------------------------------------------------------------------------------
+
+function geometry(info: backend_util.Conv2DInfo): NativeConvGeometry {
+  return {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    outChannels: info.outChannels,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    dilationHeight: info.dilationHeight,
+    dilationWidth: info.dilationWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+  };
+}
+
+const isNhwcFloat = (dataFormat: string | undefined, ...ts: TensorInfo[]) =>
+  (dataFormat ?? "NHWC") === "NHWC" && ts.every((t) => t.dtype === "float32" && t.shape.length === 4);
+
+function assertShapeIs(kernel: string, name: string, t: TensorInfo, shape: readonly number[]): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new RangeError(`${kernel} on native: ${name} must have shape [${shape.join(", ")}], got [${t.shape.join(", ")}]`);
+  }
+}
+
+const conv2d: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as unknown as Conv2DAttrs;
+  const native = host(backend);
+  if (!isNhwcFloat(dataFormat, x, filter)) return runWasm(Conv2D, native, { x, filter }, attrs ?? {});
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], strides, dilations, pad, dimRoundingMode, false, "channelsLast");
+  makeResident(native, x, filter);
+  const y = native.makeOutput(info.outShape, "float32");
+  nativeConv2d(heap(native), "forward", geometry(info), { x: at(native, x), w: at(native, filter), y: at(native, y) });
+  return y;
+};
+
+const conv2dBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
+  const native = host(backend);
+  if (!isNhwcFloat(dataFormat, dy, filter)) return runWasm(Conv2DBackpropInput, native, { dy, filter }, attrs ?? {});
+  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, "channelsLast");
+  assertShapeIs(Conv2DBackpropInput, "dy", dy, info.outShape);
+  makeResident(native, dy, filter);
+  const dx = native.makeOutput(inputShape.slice(), "float32");
+  nativeConv2d(heap(native), "backpropInput", geometry(info), { dy: at(native, dy), w: at(native, filter), dx: at(native, dx) });
+  return dx;
+};
+
+const conv2dBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
+  const native = host(backend);
+  if (!isNhwcFloat(dataFormat, x, dy)) return runWasm(Conv2DBackpropFilter, native, { x, dy }, attrs ?? {});
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, "channelsLast");
+  assertShapeIs(Conv2DBackpropFilter, "dy", dy, info.outShape);
+  makeResident(native, x, dy);
+  const dw = native.makeOutput(filterShape.slice(), "float32");
+  nativeConv2d(heap(native), "backpropFilter", geometry(info), { x: at(native, x), dy: at(native, dy), dw: at(native, dw) });
+  return dw;
+};
+
+// ---- our fused ops ------------------------------------------------------------------------------------------
+
+const linear: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, weight, bias } = inputs as { x: TensorInfo; weight: TensorInfo; bias?: TensorInfo };
+  const { activation } = attrs as unknown as LinearAttrs;
+  assertFloat32(Linear, { x, weight, bias });
+  const native = host(backend);
+  const { rows, inFeatures, outFeatures, outShape } = linearSizes(x, weight);
+  makeResident(native, x, weight, bias);
+  const y = native.makeOutput(outShape, "float32");
+  nativeGemm(heap(native), {
+    a: at(native, x),
+    b: at(native, weight),
+    c: at(native, y),
+    bias: bias === undefined ? undefined : at(native, bias),
+    m: rows,
+    n: outFeatures,
+    k: inFeatures,
+    activation,
+  });
+  return y;
+};
+
+const attention: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { q, k, v, mask } = inputs as { q: TensorInfo; k: TensorInfo; v: TensorInfo; mask?: TensorInfo };
+  const { scale, causal } = attrs as unknown as AttentionAttrs;
+  assertFloat32(Attention, { q, k, v, mask });
+  const [batch, heads, queries, headSize] = q.shape as [number, number, number, number];
+  const keys = k.shape[2]!;
+  const strides = mask === undefined ? undefined : maskStrides(mask.shape, [batch, heads, queries, keys]);
+  const native = host(backend);
+  makeResident(native, q, k, v, mask);
+  const out = native.makeOutput(q.shape.slice(), "float32");
+  nativeAttention(heap(native), {
+    q: at(native, q),
+    k: at(native, k),
+    v: at(native, v),
+    out: at(native, out),
+    mask: mask === undefined ? undefined : at(native, mask),
+    maskStrides: strides,
+    batch,
+    heads,
+    queries,
+    keys,
+    headSize,
+    scale,
+    causal,
+  });
+  return out;
+};
+
+const layerNorm: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+  const { epsilon } = attrs as unknown as LayerNormAttrs;
+  assertFloat32(LayerNorm, { x, gamma, beta });
+  const channels = x.shape[x.shape.length - 1]!;
+  const native = host(backend);
+  makeResident(native, x, gamma, beta);
+  const out = native.makeOutput(x.shape.slice(), "float32");
+  nativeLayerNorm(heap(native), {
+    x: at(native, x),
+    gamma: at(native, gamma),
+    beta: at(native, beta),
+    out: at(native, out),
+    rows: util.sizeFromShape(x.shape) / channels,
+    channels,
+    epsilon,
+  });
+  return out;
+};
+
+const groupNorm: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+  const { groups, epsilon, activation } = attrs as unknown as GroupNormAttrs;
+  assertFloat32(GroupNorm, { x, gamma, beta });
+  const samples = x.shape[0]!;
+  const channels = x.shape[x.shape.length - 1]!;
+  const native = host(backend);
+  makeResident(native, x, gamma, beta);
+  const out = native.makeOutput(x.shape.slice(), "float32");
+  nativeGroupNorm(heap(native), {
+    x: at(native, x),
+    gamma: at(native, gamma),
+    beta: at(native, beta),
+    out: at(native, out),
+    samples,
+    pixels: samples === 0 ? 0 : util.sizeFromShape(x.shape) / (samples * channels),
+    channels,
+    groups,
+    epsilon,
+    silu: activation === "silu",
+  });
+  return out;
+};
+
+/** The kernels the native backend runs in the addon (every other kernel is wasm's, registered for `native`). */
+export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
+  nativeConfig(BatchMatMul, batchMatMul),
+  nativeConfig(_FusedMatMul, fusedMatMul),
+  nativeConfig(Conv2D, conv2d),
+  nativeConfig(Conv2DBackpropInput, conv2dBackpropInput),
+  nativeConfig(Conv2DBackpropFilter, conv2dBackpropFilter),
+  nativeConfig(Linear, linear),
+  nativeConfig(LinearNoBias, linear),
+  nativeConfig(Attention, attention),
+  nativeConfig(MaskedAttention, attention),
+  nativeConfig(LayerNorm, layerNorm),
+  nativeConfig(GroupNorm, groupNorm),
+];
