@@ -30,14 +30,15 @@ void layer_norm(const float* x, const float* gamma, const float* beta, float* ou
       float* yr = out + r * channels;
       double sum = 0;
       for (int c = 0; c < channels; c++) sum += xr[c];
-      const float mean = static_cast<float>(sum / channels);
+      const double mean = sum / channels;
+      const float hi = static_cast<float>(mean), lo = static_cast<float>(mean - hi);  // as in group_norm below
       double sq = 0;
       for (int c = 0; c < channels; c++) {
-        const float d = xr[c] - mean;
+        const float d = (xr[c] - hi) - lo;
         sq += static_cast<double>(d) * d;
       }
       const float rstd = static_cast<float>(1.0 / std::sqrt(sq / channels + epsilon));
-      for (int c = 0; c < channels; c++) yr[c] = (xr[c] - mean) * rstd * gamma[c] + beta[c];
+      for (int c = 0; c < channels; c++) yr[c] = ((xr[c] - hi) - lo) * rstd * gamma[c] + beta[c];
     }
   };
   if (rows * channels >= kParallelElements) {
@@ -67,8 +68,11 @@ void group_norm(const float* x, const float* gamma, const float* beta, float* ou
     }
   };
   if (parallel) pool.run(samples, stats); else for (int n = 0; n < samples; n++) stats(n, 0);
-  // Per (sample, channel): y = x·scale + shift with scale = γ·rstd, shift = β − mean·γ·rstd.
-  std::vector<float> scale(static_cast<size_t>(samples) * channels), shift(scale.size());
+  // Per (sample, channel): y = (x − mean)·scale + β with scale = γ·rstd (not x·scale + shift: with a large mean
+  // and a small spread the two terms cancel in float32).
+  // The mean is kept as a float pair hi + lo: x − hi is exact near the mean (Sterbenz), so (x − hi) − lo keeps the
+  // small deviations that a float32 mean would round away.
+  std::vector<float> scale(static_cast<size_t>(samples) * channels), mean_hi(scale.size()), mean_lo(scale.size());
   const double count = static_cast<double>(pixels) * per_group;
   for (int n = 0; n < samples; n++) {
     const double* s = sums.data() + static_cast<size_t>(n) * channels * 2;
@@ -83,7 +87,8 @@ void group_norm(const float* x, const float* gamma, const float* beta, float* ou
       const double rstd = 1.0 / std::sqrt(var + epsilon);
       for (int c = gi * per_group; c < (gi + 1) * per_group; c++) {
         scale[n * channels + c] = static_cast<float>(gamma[c] * rstd);
-        shift[n * channels + c] = static_cast<float>(beta[c] - mean * gamma[c] * rstd);
+        mean_hi[n * channels + c] = static_cast<float>(mean);
+        mean_lo[n * channels + c] = static_cast<float>(mean - static_cast<float>(mean));
       }
     }
   }
@@ -94,11 +99,12 @@ void group_norm(const float* x, const float* gamma, const float* beta, float* ou
     const int n = static_cast<int>(task / blocks);
     const int64_t p0 = (task % blocks) * kPixelsPerTask, p1 = std::min(pixels, p0 + kPixelsPerTask);
     const float* sc = scale.data() + static_cast<size_t>(n) * channels;
-    const float* sh = shift.data() + static_cast<size_t>(n) * channels;
+    const float* hi = mean_hi.data() + static_cast<size_t>(n) * channels;
+    const float* lo = mean_lo.data() + static_cast<size_t>(n) * channels;
     for (int64_t p = p0; p < p1; p++) {
       const float* xr = x + (n * pixels + p) * channels;
       float* yr = out + (n * pixels + p) * channels;
-      for (int c = 0; c < channels; c++) yr[c] = xr[c] * sc[c] + sh[c];
+      for (int c = 0; c < channels; c++) yr[c] = ((xr[c] - hi[c]) - lo[c]) * sc[c] + beta[c];
       if (silu) activate_row_t<kActSilu>(yr, nullptr, channels, 0);
     }
   };

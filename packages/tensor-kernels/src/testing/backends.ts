@@ -1,10 +1,14 @@
 /**
- * Test support: initialises every backend the conformance suite runs on — `cpu`, `wasm` and `webgpu` (Dawn from the
- * `webgpu` npm package on the SwiftShader Vulkan driver that Debian's `chromium` installs). A missing WebGPU adapter
- * is an error, not a skip, unless PROJ_SKIP_WEBGPU=1 is set (then the reason is printed).
+ * Test support: initialises every backend the conformance suite runs on — `cpu`, `wasm`, `native` (the addon's
+ * kernels on a wasm instance, when the addon was built) and `webgpu` (Dawn from the `webgpu` npm package on the
+ * SwiftShader Vulkan driver that Debian's `chromium` installs). A missing WebGPU adapter is an error, not a skip,
+ * unless PROJ_SKIP_WEBGPU=1 is set (then the reason is printed). A missing addon is a skip with its reason printed
+ * (the addon is optional: a failed compile at install must leave a working package); PROJ_REQUIRE_NATIVE=1 makes
+ * it an error.
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { nativeAvailable, nativeUnavailableReason } from "../native/index.js";
 
 export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
 
@@ -32,12 +36,21 @@ async function setupWebGpu(): Promise<void> {
 }
 
 /**
- * Names of the backends available to the suite (by default cpu, wasm and webgpu), initialised once per process.
+ * Names of the backends available to the suite (by default cpu, wasm, native and webgpu), initialised once per process.
  * `only` restricts the set (the GPU benchmark runs webgpu alone).
  */
 export function initBackends(only?: readonly string[]): Promise<string[]> {
   ready ??= (async () => {
     const names = ["cpu", "wasm"].filter((n) => only === undefined || only.includes(n));
+    if (only === undefined || only.includes("native")) {
+      if (nativeAvailable) {
+        names.push("native");
+      } else if (process.env.PROJ_REQUIRE_NATIVE === "1") {
+        throw new Error(`PROJ_REQUIRE_NATIVE=1 but the native addon is not available: ${nativeUnavailableReason()}`);
+      } else {
+        console.warn(`native backend not tested in this run: ${nativeUnavailableReason()}`);
+      }
+    }
     if (only === undefined || only.includes("webgpu")) {
       if (process.env.PROJ_SKIP_WEBGPU === "1") {
         console.warn("PROJ_SKIP_WEBGPU=1: the webgpu backend is not tested in this run");
