@@ -7,7 +7,9 @@ describe("@proj/tensor-kernels public surface", () => {
     expect(Object.keys(api).sort()).toEqual(
       [
         "ACTIVATIONS",
+        "AdamW",
         "Attention",
+        "ExponentialMovingAverage",
         "GroupNorm",
         "GroupNormGrad",
         "LayerNorm",
@@ -16,6 +18,9 @@ describe("@proj/tensor-kernels public surface", () => {
         "MaskedAttention",
         "attention",
         "attentionReference",
+        "clipGradNorm",
+        "cosineSchedule",
+        "defaultWeightDecayMask",
         "erf",
         "gelu",
         "groupNorm",

@@ -21,6 +21,16 @@ export type { Activation } from "./ops/activations.js";
 export { attention, attentionReference, Attention, MaskedAttention } from "./ops/attention.js";
 export type { AttentionAttrs, AttentionInputs, AttentionOptions, MaskedAttentionInputs } from "./ops/attention.js";
 
+// Training: optimizer, schedule, clipping and weight averaging (no model knowledge)
+export { AdamW, defaultWeightDecayMask } from "./training/adamw.js";
+export type { AdamWOptions, OptimizerState } from "./training/adamw.js";
+export { cosineSchedule } from "./training/cosine-schedule.js";
+export type { CosineScheduleOptions } from "./training/cosine-schedule.js";
+export { clipGradNorm } from "./training/grad-norm.js";
+export type { ClippedGradients } from "./training/grad-norm.js";
+export { ExponentialMovingAverage } from "./training/exponential-moving-average.js";
+export type { ExponentialMovingAverageOptions } from "./training/exponential-moving-average.js";
+
 // Dispatch and backends
 export { hasKernel } from "./ops/dispatch.js";
 export { setupBackend } from "./setup-backend.js";
