@@ -1,10 +1,19 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
+import { nativeAvailable, nativeUnavailableReason } from "./native/index.js";
 import { setupBackend } from "./setup-backend.js";
 
 describe("setupBackend", () => {
-  it("defaults to wasm in Node and says so", async () => {
-    expect(await setupBackend()).toBe("wasm");
+  it("defaults to native in Node when the addon is built, else wasm, and says so", async () => {
+    const skipped: string[] = [];
+    const expected = nativeAvailable ? "native" : "wasm";
+    expect(await setupBackend(undefined, { onSkip: (b, why) => skipped.push(`${b}: ${why}`) })).toBe(expected);
+    expect(tf.getBackend()).toBe(expected);
+    expect(skipped).toEqual(nativeAvailable ? [] : [`native: ${nativeUnavailableReason()}`]);
+  });
+
+  it("picks wasm when asked for it", async () => {
+    expect(await setupBackend("wasm")).toBe("wasm");
     expect(tf.getBackend()).toBe("wasm");
   });
 

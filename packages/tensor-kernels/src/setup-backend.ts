@@ -1,8 +1,10 @@
 /**
  * setupBackend(preferred?) picks and initialises a tfjs backend and says which one it chose:
- * `webgpu` where a WebGPU adapter exists, else `wasm`, else `cpu`. In Node the default order skips `webgpu`
- * (Node has no `navigator.gpu` unless the app installs one, e.g. from the `webgpu` package) and
- * `@tensorflow/tfjs-node` cannot be installed offline, so Node gets `wasm`.
+ * `webgpu` where a WebGPU adapter exists, else `wasm`, else `cpu`. In Node the default order is `native` (our C++
+ * addon's kernels on a wasm instance, `@proj/tensor-kernels/native`, when the addon was built at install), else
+ * `wasm`, else `cpu`; it skips `webgpu` (Node has no `navigator.gpu` unless the app installs one, e.g. from the
+ * `webgpu` package), and `@tensorflow/tfjs-node` cannot be installed offline. `onSkip` reports why a backend was
+ * passed over (e.g. "native: the native addon was not built …").
  *
  * A backend package that is not registered yet is imported on demand in Node. In browsers, import the backend
  * packages you want in your app (`import "@tensorflow/tfjs-backend-webgpu"`) so that your bundler includes them.
@@ -15,6 +17,7 @@ const PACKAGES: Record<string, string> = {
   webgpu: "@tensorflow/tfjs-backend-webgpu",
   wasm: "@tensorflow/tfjs-backend-wasm",
   cpu: "@tensorflow/tfjs-backend-cpu",
+  native: "@proj/tensor-kernels/native",
 };
 
 const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
@@ -40,15 +43,18 @@ async function ensureRegistered(name: string): Promise<string | undefined> {
   const pkg = PACKAGES[name];
   if (pkg === undefined) return `no backend named "${name}" is registered`;
   if (!isNode) return `${pkg} is not loaded (import it in your app)`;
+  let module: { nativeUnavailableReason?: () => string | undefined };
   try {
     // A computed specifier keeps bundlers from trying to resolve optional backend packages.
     const specifier = pkg;
-    await import(/* @vite-ignore */ specifier);
+    module = await import(/* @vite-ignore */ specifier);
   } catch (error) {
     return `${pkg} could not be imported: ${(error as Error).message.split("\n")[0]}`;
   }
   for (const hook of backendLoadedHooks) hook(name);
-  return findBackendFactory(name) != null ? undefined : `${pkg} did not register "${name}"`;
+  if (findBackendFactory(name) != null) return undefined;
+  // The native entry registers no backend when its addon is missing, and says why.
+  return module.nativeUnavailableReason?.() ?? `${pkg} did not register "${name}"`;
 }
 
 async function hasWebGpuAdapter(): Promise<string | undefined> {
@@ -66,7 +72,7 @@ async function hasWebGpuAdapter(): Promise<string | undefined> {
  * Throws an error listing why each candidate failed when none does.
  */
 export async function setupBackend(preferred?: BackendName | readonly BackendName[], options: SetupBackendOptions = {}): Promise<string> {
-  const candidates = preferred === undefined ? (isNode ? ["wasm", "cpu"] : ["webgpu", "wasm", "cpu"]) : typeof preferred === "string" ? [preferred] : [...preferred];
+  const candidates = preferred === undefined ? (isNode ? ["native", "wasm", "cpu"] : ["webgpu", "wasm", "cpu"]) : typeof preferred === "string" ? [preferred] : [...preferred];
   if (candidates.length === 0) throw new RangeError("setupBackend: the list of preferred backends is empty");
   const reasons: string[] = [];
   for (const name of candidates) {
