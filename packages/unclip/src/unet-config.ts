@@ -52,23 +52,23 @@ export interface UNetConfig {
 const freezeConfig = (config: UNetConfig): Readonly<UNetConfig> =>
   Object.freeze({ ...config, channelMult: Object.freeze([...config.channelMult]), attentionResolutions: Object.freeze([...config.attentionResolutions]) });
 
-/** Tests: 16×16, 2 levels, ~60k parameters; CLIP embeddings of width 32. */
+/** Tests: 16×16, C = 8 (8/16 channels at 16/8), attention at 8×8; CLIP embeddings of width 32. */
 export const TINY_DECODER: Readonly<UNetConfig> = freezeConfig({
   imageSize: 16,
   inChannels: 3,
   outChannels: 3,
   lowResChannels: 0,
   lowResSize: 0,
-  modelChannels: 16,
+  modelChannels: 8,
   channelMult: [1, 2],
   numResBlocks: 1,
   attentionResolutions: [8],
-  headChannels: 16,
+  headChannels: 8,
   groups: 4,
   useScaleShiftNorm: true,
   clipEmbedDim: 32,
   clipTokens: 4,
-  contextDim: 32,
+  contextDim: 16,
   textTokenDim: 0,
   maxTextTokens: 77,
   predictionType: "epsilon",

@@ -48,8 +48,21 @@ export class Upsample extends Module {
   }
   /** [B, H, W, C] → [B, 2H, 2W, C]. */
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => this.conv.forward(tf.image.resizeNearestNeighbor(x, [2 * x.shape[1], 2 * x.shape[2]])));
+    return tf.tidy(() => this.conv.forward(upsampleNearest2x(x)));
   }
+}
+
+/**
+ * Nearest-neighbour 2× upsampling with concat + reshape only (each pixel repeated along W, then each row repeated),
+ * whose gradient is plain slicing. `tf.image.resizeNearestNeighbor`'s gradient disagrees between the cpu and wasm
+ * backends of tfjs 4.22 (caught by unet.test.ts), so it is not used.
+ */
+export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [batch, height, width, channels] = x.shape;
+    const wide = tf.reshape(tf.concat([x, x], 3), [batch, height, 1, 2 * width * channels]); // each pixel twice along W
+    return tf.reshape(tf.concat([wide, wide], 2), [batch, 2 * height, 2 * width, channels]); // each row twice
+  });
 }
 
 type Layer = ResnetBlock | AttentionBlock | Downsample | Upsample | Conv2d;
