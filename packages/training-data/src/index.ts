@@ -1,0 +1,75 @@
+// @proj/training-data: image–caption training data (private workspace; never a runtime dependency of a library).
+
+// Catalogue of the emoji-datasource packages
+export {
+  EMOJI_STYLES,
+  EXCLUDED_CATEGORIES,
+  SOURCE_IMAGE_SIZE,
+  buildCatalog,
+  imagePath,
+  loadEmojiCatalog,
+  readEmojiRecords,
+  styleImageDirectory,
+} from "./emoji-metadata.js";
+export type {
+  EmojiCatalog,
+  EmojiConcept,
+  EmojiImageFlags,
+  EmojiImageRef,
+  EmojiRecord,
+  EmojiStyle,
+} from "./emoji-metadata.js";
+
+// Splits
+export {
+  EVALUATION_STYLES,
+  HELD_OUT_PER_MILLE,
+  SPLITS,
+  SPLIT_NAMES,
+  TRAINING_STYLES,
+  heldOutConcepts,
+  inSplit,
+  isHeldOutConcept,
+  splitCounts,
+  splitImages,
+} from "./splits.js";
+export type { SplitCounts, SplitDefinition, SplitName } from "./splits.js";
+
+// Captions
+export {
+  ALIAS_PROBABILITY,
+  CAPTION_TEMPLATES,
+  CATEGORY_PHRASES,
+  SKIN_TONE_NAMES,
+  SUBCATEGORY_PHRASES,
+  aliasNames,
+  allCaptions,
+  canonicalCaption,
+  captionFromTemplate,
+  captionParts,
+  naturalName,
+  sampleCaption,
+  skinTonePhrase,
+  withArticle,
+} from "./captions.js";
+export type { CaptionParts } from "./captions.js";
+
+// Augmentation
+export {
+  BACKGROUND_KINDS,
+  NO_AUGMENTATION,
+  NO_FLIP_CATEGORIES,
+  canFlipHorizontally,
+  sampleAugmentation,
+} from "./augmentation.js";
+export type { AugmentOptions, Augmentation, BackgroundKind } from "./augmentation.js";
+
+// Loading
+export { createEmojiDataset, loadRgbaImage } from "./emoji-dataset.js";
+export type { BatchOptions, EmojiBatch, EmojiDataset, EmojiDatasetOptions, EmojiExample } from "./emoji-dataset.js";
+
+// Pixels and randomness
+export { decodePngToRgba, encodePng8, renderImage } from "./image-ops.js";
+export type { RenderOptions, RgbaImage } from "./image-ops.js";
+export { createRandom, mixSeed, randomInt, shuffledIndices, stableHash } from "./random.js";
+export type { Random } from "./random.js";
