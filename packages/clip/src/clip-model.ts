@@ -24,7 +24,7 @@ import { inferClipConfig } from "./config-inference.js";
 import { readSafetensors, toFloat32, type SafetensorsFile } from "./safetensors.js";
 import { TextTransformer } from "./text-transformer.js";
 import { VisionTransformer } from "./vision-transformer.js";
-import { CheckpointError, CheckpointWeights, type TakeWeight } from "./weights.js";
+import { CheckpointError, CheckpointWeights, takeAsVariables, type TakeWeight } from "./weights.js";
 
 /** Where `ClipModel.config` came from: the file's `__metadata__.config`, `options.config`, or the tensor shapes. */
 export type ClipConfigSource = "metadata" | "options" | "shapes";
@@ -37,8 +37,13 @@ export interface ClipModel {
   readonly visual: VisionTransformer | ModifiedResNet;
   /** Text encoder (checkpoint keys `token_embedding`, `positional_embedding`, `transformer`, `ln_final`, `text_projection`). */
   readonly text: TextTransformer;
-  /** exp(logit_scale): the checkpoint stores the log. */
+  /** exp(logit_scale): the checkpoint stores the log. (Trainable models read the variable, synchronously.) */
   readonly logitScale: number;
+  /**
+   * Only when loaded with `{ trainable: true }`: every weight as a trainable variable by checkpoint key (OpenAI
+   * layout keys, model-layout values, `logit_scale` included). The components hold these same variables.
+   */
+  readonly parameters?: ReadonlyMap<string, tf.Variable>;
   /** Releases every tensor of the model. */
   dispose(): void;
 }
@@ -101,6 +106,11 @@ export interface LoadClipOptions {
    * `config.json`.
    */
   config?: ClipConfig;
+  /**
+   * Load every weight as a trainable `tf.Variable` (ViT models only), listed in `model.parameters`, so that gradients
+   * of the forward passes reach them (`tf.variableGrads`). Default false: plain tensors.
+   */
+  trainable?: boolean;
 }
 
 /**
@@ -123,7 +133,11 @@ export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOpti
   const openai = detectCheckpointLayout(file.tensors.keys()) === "huggingface" ? fromHuggingFaceLayout(file) : file;
   const { config, configSource } = resolveConfig(openai, options.config);
   const weights = new CheckpointWeights(openai, (key) => key.endsWith(".num_batches_tracked"));
-  const take = takeInModelLayout(weights.take);
+  const parameters = options.trainable === true ? new Map<string, tf.Variable>() : undefined;
+  if (parameters !== undefined && !isVisionTransformerConfig(config)) {
+    throw new RangeError("clipFromSafetensors: { trainable: true } needs a ViT model (the ModifiedResNet folds its BatchNorms at load)");
+  }
+  const take = parameters === undefined ? takeInModelLayout(weights.take) : takeAsVariables(takeInModelLayout(weights.take), parameters);
   const visual = isVisionTransformerConfig(config)
     ? VisionTransformer.fromWeights(take, "visual", {
         inputResolution: config.imageResolution,
@@ -149,7 +163,7 @@ export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOpti
     outputDim: config.embedDim,
   });
   const logitScaleLog = take("logit_scale", []);
-  logitScaleLog.dispose();
+  if (parameters === undefined) logitScaleLog.dispose();
   // Read from the file, not the tensor: a synchronous download fails on WebGPU in Node and stalls browsers.
   const logitScaleStored = openai.tensors.get("logit_scale");
   const logitScale = Math.exp(logitScaleStored !== undefined && logitScaleStored.shape.length === 0 ? (toFloat32(logitScaleStored)[0] ?? 0) : 0);
@@ -158,7 +172,25 @@ export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOpti
   } catch (error) {
     visual.dispose();
     text.dispose();
+    if (parameters !== undefined) logitScaleLog.dispose();
     throw error;
+  }
+  if (parameters !== undefined) {
+    return Object.freeze({
+      config,
+      configSource,
+      visual,
+      text,
+      get logitScale() {
+        return Math.exp(logitScaleLog.dataSync()[0] ?? 0);
+      },
+      parameters,
+      dispose() {
+        visual.dispose();
+        text.dispose();
+        logitScaleLog.dispose();
+      },
+    });
   }
   return Object.freeze({
     config,

@@ -3,8 +3,8 @@
  * shape they expect; the source checks the shape and records what was used, so the loader can report every
  * missing key, unused key and shape mismatch together in one error.
  */
-import { tensor } from "@tensorflow/tfjs-core";
-import type { Tensor } from "@tensorflow/tfjs-core";
+import { tensor, variable } from "@tensorflow/tfjs-core";
+import type { Tensor, Variable } from "@tensorflow/tfjs-core";
 import { toFloat32, type SafetensorsFile } from "./safetensors.js";
 
 /** Returns the float32 tensor stored under `key` (OpenAI layout, e.g. `visual.conv1.weight`), of shape `shape`. */
@@ -55,4 +55,20 @@ export class CheckpointWeights {
     if (unused.length > 0) parts.push(`unused keys (${unused.length}): ${unused.join(", ")}`);
     throw new CheckpointError(`The checkpoint does not fit the model: ${parts.join(". ")}`);
   }
+}
+
+let variableCount = 0;
+
+/**
+ * Wraps `take` so that every tensor it returns becomes a trainable `tf.Variable` (named `clip/<n>/<key>`, unique in
+ * the process), also recorded in `into` under its key. For training (`clipFromSafetensors(file, { trainable: true })`).
+ */
+export function takeAsVariables(take: TakeWeight, into: Map<string, Variable>): TakeWeight {
+  return (key, shape) => {
+    const value = take(key, shape);
+    const trainable = variable(value, true, `clip/${variableCount++}/${key}`);
+    value.dispose(); // the variable holds its own reference to the data
+    into.set(key, trainable);
+    return trainable;
+  };
 }

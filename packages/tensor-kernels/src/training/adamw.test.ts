@@ -48,14 +48,14 @@ describe("AdamW", () => {
   it("matches PyTorch's AdamW update with decay (weight) and without (bias)", () => {
     const weight = tf.variable(tf.tensor2d(initial, [2, 3]));
     const bias = tf.variable(tf.tensor1d(initial));
-    const optimizer = new AdamW(new Map([["layer.weight", weight], ["layer.bias", bias]]), { weightDecay: 0.1, betas: [0.9, 0.98], epsilon: 1e-6 });
+    const optimizer = new AdamW(new Map<string, tf.Variable>([["layer.weight", weight], ["layer.bias", bias]]), { weightDecay: 0.1, betas: [0.9, 0.98], epsilon: 1e-6 });
     expect(optimizer.decaysWeight("layer.weight")).toBe(true);
     expect(optimizer.decaysWeight("layer.bias")).toBe(false);
     const before = tf.memory().numTensors;
     for (let i = 0; i < gradSeq.length; i++) {
       const gw = tf.tensor2d(gradSeq[i]!, [2, 3]);
       const gb = tf.tensor1d(gradSeq[i]!);
-      optimizer.step(new Map([["layer.weight", gw], ["layer.bias", gb]]), lrs[i]!);
+      optimizer.step(new Map<string, tf.Tensor>([["layer.weight", gw], ["layer.bias", gb]]), lrs[i]!);
       tf.dispose([gw, gb]);
       if (i === 0) expect(tf.memory().numTensors).toBe(before + 4); // the moments, made once
     }

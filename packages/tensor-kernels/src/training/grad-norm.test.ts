@@ -11,7 +11,7 @@ describe("clipGradNorm", () => {
     const a = tf.tensor1d([3, 0]);
     const b = tf.tensor2d([0, 4], [1, 2]); // global norm 5
     const before = tf.memory().numTensors;
-    const clipped = clipGradNorm(new Map([["a", a], ["b", b]]), 1);
+    const clipped = clipGradNorm(new Map<string, tf.Tensor>([["a", a], ["b", b]]), 1);
     expect(clipped.totalNorm.dataSync()[0]).toBeCloseTo(5, 6);
     expect(Array.from(clipped.grads.get("a")!.dataSync())).toEqual([expect.closeTo(0.6, 6), 0]);
     expect(Array.from(clipped.grads.get("b")!.dataSync())).toEqual([0, expect.closeTo(0.8, 6)]);
