@@ -199,7 +199,8 @@ export const CAPTION_TEMPLATES: readonly ((parts: CaptionParts) => string)[] = O
   (p) => subject(p, true, " emoji"), //                         "a grinning face emoji"
   (p) => {
     const named = p.skinTone === "" ? p.name : `${p.name}, ${p.skinTone}`;
-    return p.name.startsWith(p.subcategory) ? named : `${p.subcategory}: ${named}`; // "fruit: red apple"
+    const redundant = p.name.startsWith(p.subcategory) || p.name.includes(":"); // "family: family: …", "x: kiss: …"
+    return redundant ? named : `${p.subcategory}: ${named}`; // "fruit: red apple"
   },
 ]);
 

@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { canFlipHorizontally, sampleAugmentation } from "./augmentation.js";
+import { loadEmojiCatalog } from "./emoji-metadata.js";
+import { createRandom } from "./random.js";
+
+describe("canFlipHorizontally (the flip rule)", () => {
+  it("allows faces, people, animals, food and objects without direction or text", async () => {
+    const catalog = await loadEmojiCatalog();
+    const byName = (name: string) => catalog.concepts.find((concept) => concept.name === name)!;
+    for (const name of ["GRINNING FACE", "RED APPLE", "WAVING HAND SIGN", "DOG FACE", "AUTOMOBILE", "FULL MOON SYMBOL"]) {
+      expect(canFlipHorizontally(byName(name)), name).toBe(true);
+    }
+  });
+
+  it("forbids flags, symbols, directions, moon phases, clocks and text", async () => {
+    const catalog = await loadEmojiCatalog();
+    const byName = (name: string) => catalog.concepts.find((concept) => concept.name === name)!;
+    for (const name of [
+      "France Flag",
+      "RAINBOW FLAG",
+      "LEFT RIGHT ARROW",
+      "KEYCAP 1",
+      "SQUARED SOS",
+      "WHITE LEFT POINTING BACKHAND INDEX",
+      "PERSON WALKING FACING RIGHT",
+      "LEFT-FACING FIST",
+      "WAXING CRESCENT MOON SYMBOL",
+      "CLOCK FACE ONE OCLOCK",
+      "NEWSPAPER",
+      "HUNDRED POINTS SYMBOL",
+      "BANKNOTE WITH DOLLAR SIGN",
+      "OCTAGONAL SIGN",
+    ]) {
+      expect(canFlipHorizontally(byName(name)), name).toBe(false);
+    }
+    const flippable = catalog.concepts.filter(canFlipHorizontally).length;
+    expect(flippable).toBe(1300); // pinned: a change to the rule shows up here
+  });
+});
+
+describe("sampleAugmentation", () => {
+  it("draws flips only where allowed, shifts within ±2 px and all four background kinds", () => {
+    const random = createRandom(9);
+    const kinds = new Set<string>();
+    let flips = 0;
+    for (let i = 0; i < 400; i++) {
+      const a = sampleAugmentation({}, true, random);
+      expect(Math.abs(a.shiftX)).toBeLessThanOrEqual(2);
+      expect(Math.abs(a.shiftY)).toBeLessThanOrEqual(2);
+      const [r, g, b] = a.background!;
+      for (const value of [r, g, b]) expect(value >= 0 && value <= 1).toBe(true);
+      kinds.add(r === 1 && g === 1 && b === 1 ? "white" : r + g + b === 0 ? "black" : r === g && g === b ? "grey" : "colour");
+      if (a.flip) flips++;
+      expect(sampleAugmentation({}, false, random).flip).toBe(false);
+    }
+    expect(kinds).toEqual(new Set(["white", "black", "grey", "colour"]));
+    expect(flips).toBeGreaterThan(150);
+    expect(flips).toBeLessThan(250);
+  });
+
+  it("switches parts off", () => {
+    const a = sampleAugmentation({ flip: false, maxShift: 0, background: false }, true, createRandom(1));
+    expect(a).toEqual({ flip: false, shiftX: 0, shiftY: 0, background: undefined });
+  });
+});

@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import * as api from "./index.js";
+
+// Pins the public surface: adding or removing an export must update this list.
+const EXPORTED = [
+  // catalogue
+  "EMOJI_STYLES",
+  "EXCLUDED_CATEGORIES",
+  "SOURCE_IMAGE_SIZE",
+  "buildCatalog",
+  "imagePath",
+  "loadEmojiCatalog",
+  "readEmojiRecords",
+  "styleImageDirectory",
+  // splits
+  "EVALUATION_STYLES",
+  "HELD_OUT_PER_MILLE",
+  "SPLITS",
+  "SPLIT_NAMES",
+  "TRAINING_STYLES",
+  "heldOutConcepts",
+  "inSplit",
+  "isHeldOutConcept",
+  "splitCounts",
+  "splitImages",
+  // captions
+  "ALIAS_PROBABILITY",
+  "CAPTION_TEMPLATES",
+  "CATEGORY_PHRASES",
+  "SKIN_TONE_NAMES",
+  "SUBCATEGORY_PHRASES",
+  "aliasNames",
+  "allCaptions",
+  "canonicalCaption",
+  "captionFromTemplate",
+  "captionParts",
+  "naturalName",
+  "sampleCaption",
+  "skinTonePhrase",
+  "withArticle",
+  // augmentation
+  "BACKGROUND_KINDS",
+  "NO_AUGMENTATION",
+  "NO_FLIP_CATEGORIES",
+  "canFlipHorizontally",
+  "sampleAugmentation",
+  // loading
+  "createEmojiDataset",
+  "loadRgbaImage",
+  // pixels and randomness
+  "decodePngToRgba",
+  "encodePng8",
+  "renderImage",
+  "createRandom",
+  "mixSeed",
+  "randomInt",
+  "shuffledIndices",
+  "stableHash",
+];
+
+describe("@proj/training-data public surface", () => {
+  it("exports exactly the documented names", () => {
+    expect(Object.keys(api).sort()).toEqual([...EXPORTED].sort());
+    for (const name of EXPORTED) expect(api[name as keyof typeof api], name).toBeDefined();
+  });
+});
