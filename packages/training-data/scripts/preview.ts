@@ -3,7 +3,8 @@
  * captions.
  *
  *   npm run preview -w @proj/training-data -- [--split train] [--seed 0] [--batch 32] [--size 64] [--augment]
- *                                             [--canonical] [--styles apple,facebook] [--out preview/batch.png]
+ *                                             [--canonical] [--styles apple,facebook] [--columns 8] [--scale 1]
+ *                                             [--out preview/batch.png]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     batch: { type: "string", default: "32" },
     size: { type: "string", default: "64" },
     columns: { type: "string", default: "8" },
+    scale: { type: "string", default: "1" },
     augment: { type: "boolean", default: false },
     canonical: { type: "boolean", default: false },
     styles: { type: "string" },
@@ -38,23 +40,23 @@ const iterator = dataset.batches({
 const { value: batch } = await iterator.next();
 if (batch === undefined) throw new Error("preview: empty split");
 
-// Grid of B tiles with a 2 px gutter, RGB 8-bit.
+// Grid of B tiles, each scaled up `scale` times (nearest), with a 2 px gutter, RGB 8-bit.
 const [count, size] = batch.shape;
+const scale = Number(values.scale);
+const tile = size * scale;
 const columns = Math.min(Number(values.columns), count);
 const rows = Math.ceil(count / columns);
 const gutter = 2;
-const width = columns * (size + gutter) + gutter;
-const height = rows * (size + gutter) + gutter;
+const width = columns * (tile + gutter) + gutter;
+const height = rows * (tile + gutter) + gutter;
 const grid = new Uint8Array(width * height * 3).fill(96);
 for (let i = 0; i < count; i++) {
-  const x0 = gutter + (i % columns) * (size + gutter);
-  const y0 = gutter + Math.floor(i / columns) * (size + gutter);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      for (let c = 0; c < 3; c++) {
-        const value = batch.images[((i * size + y) * size + x) * 3 + c]!;
-        grid[((y0 + y) * width + x0 + x) * 3 + c] = Math.round(value * 255);
-      }
+  const x0 = gutter + (i % columns) * (tile + gutter);
+  const y0 = gutter + Math.floor(i / columns) * (tile + gutter);
+  for (let y = 0; y < tile; y++) {
+    for (let x = 0; x < tile; x++) {
+      const source = ((i * size + Math.floor(y / scale)) * size + Math.floor(x / scale)) * 3;
+      for (let c = 0; c < 3; c++) grid[((y0 + y) * width + x0 + x) * 3 + c] = Math.round(batch.images[source + c]! * 255);
     }
   }
 }

@@ -6,11 +6,11 @@
  *   templates      "a grinning face", "an emoji of a red apple", "a red apple, food", "flag of France",
  *                  "a waving hand, medium skin tone", … (see CAPTION_TEMPLATES)
  *
- * Template 0 (`canonicalCaption`) is the one evaluation uses; training samples a template (and, sometimes, a short-name
- * alias in place of the name) from a seeded generator.
+ * Template 0 (`canonicalCaption`) is the one evaluation uses; training samples a template, or sometimes a short-name
+ * alias in one of ALIAS_TEMPLATES ("facepunch emoji"), from a seeded generator.
  */
 import type { EmojiConcept } from "./emoji-metadata.js";
-import { randomInt, type Random } from "./random.js";
+import type { Random } from "./random.js";
 
 /** Fitzpatrick modifiers → the CLDR skin-tone names. */
 export const SKIN_TONE_NAMES: Readonly<Record<string, string>> = Object.freeze({
@@ -240,11 +240,29 @@ export function allCaptions(concept: EmojiConcept, skinTones: readonly string[] 
   return CAPTION_TEMPLATES.map((_, index) => captionFromTemplate(concept, skinTones, index));
 }
 
-/** A training caption: a uniformly chosen template, with an alias in place of the name with ALIAS_PROBABILITY. */
+/**
+ * Templates for a short-name alias, which is often not a noun ("running", "grinning", "joy"), so it gets no article:
+ * "running", "running emoji", "person doing sport: running" (each followed by the skin tone, if any).
+ */
+export const ALIAS_TEMPLATES: readonly ((parts: CaptionParts) => string)[] = Object.freeze([
+  (p) => p.name,
+  (p) => `${p.name} emoji`,
+  (p) => `${p.subcategory}: ${p.name}`,
+]);
+
+/**
+ * A training caption: with ALIAS_PROBABILITY (when the concept has aliases) a uniformly chosen alias in a uniformly
+ * chosen ALIAS_TEMPLATES entry, otherwise the natural name in a uniformly chosen CAPTION_TEMPLATES entry.
+ */
 export function sampleCaption(concept: EmojiConcept, skinTones: readonly string[], random: Random): string {
-  const templateIndex = randomInt(random, CAPTION_TEMPLATES.length);
+  const templateDraw = random();
+  const aliasDraw = random();
+  const aliasIndexDraw = random();
   const aliases = aliasNames(concept);
-  const useAlias = random() < ALIAS_PROBABILITY && aliases.length > 0;
-  const name = useAlias ? aliases[randomInt(random, aliases.length)] : undefined;
-  return captionFromTemplate(concept, skinTones, templateIndex, name);
+  if (aliasDraw < ALIAS_PROBABILITY && aliases.length > 0) {
+    const parts = { ...captionParts(concept, skinTones), name: aliases[Math.floor(aliasIndexDraw * aliases.length)]! };
+    const caption = ALIAS_TEMPLATES[Math.floor(templateDraw * ALIAS_TEMPLATES.length)]!(parts);
+    return parts.skinTone === "" ? caption : `${caption}, ${parts.skinTone}`;
+  }
+  return captionFromTemplate(concept, skinTones, Math.floor(templateDraw * CAPTION_TEMPLATES.length));
 }

@@ -25,6 +25,7 @@ const EXPORTED = [
   "splitImages",
   // captions
   "ALIAS_PROBABILITY",
+  "ALIAS_TEMPLATES",
   "CAPTION_TEMPLATES",
   "CATEGORY_PHRASES",
   "SKIN_TONE_NAMES",

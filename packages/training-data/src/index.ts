@@ -38,6 +38,7 @@ export type { SplitCounts, SplitDefinition, SplitName } from "./splits.js";
 // Captions
 export {
   ALIAS_PROBABILITY,
+  ALIAS_TEMPLATES,
   CAPTION_TEMPLATES,
   CATEGORY_PHRASES,
   SKIN_TONE_NAMES,
