@@ -74,9 +74,10 @@ export interface SyntheticPairs {
 
 /**
  * The 16 colour × shape pairs (in a fixed order, or `count` of them cycling through it), each drawn at a jittered
- * place and size on a grey background with a little noise; `seed` picks the jitter.
+ * place and size on a grey background with a little noise; `seed` picks the jitter, `jitter` scales it (1: centre
+ * within ±1.5 px, size 4–6 px; 0: every image of a pair the same apart from the noise).
  */
-export function syntheticPairs(seed: number, count = 16): SyntheticPairs {
+export function syntheticPairs(seed: number, count = 16, jitter = 1): SyntheticPairs {
   const R = TINY_TRAINING_CONFIG.imageResolution;
   const rand = random(seed);
   const colours = Object.keys(COLOURS) as Colour[];
@@ -86,9 +87,9 @@ export function syntheticPairs(seed: number, count = 16): SyntheticPairs {
     const colour = colours[n % 4]!;
     const shape = SHAPES[Math.floor(n / 4) % 4]!;
     captions.push(`a ${colour} ${shape}`);
-    const size = 4 + rand() * 2;
-    const cx = R / 2 + (rand() - 0.5) * 3;
-    const cy = R / 2 + (rand() - 0.5) * 3;
+    const size = 5 + (rand() - 0.5) * 2 * jitter;
+    const cx = R / 2 + (rand() - 0.5) * 3 * jitter;
+    const cy = R / 2 + (rand() - 0.5) * 3 * jitter;
     for (let y = 0; y < R; y++) {
       for (let x = 0; x < R; x++) {
         const hit = inside(shape, (x + 0.5 - cx) / size, (y + 0.5 - cy) / size);
