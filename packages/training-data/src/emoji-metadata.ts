@@ -14,7 +14,7 @@ export const EMOJI_STYLES = ["google", "twitter", "apple", "facebook"] as const;
 export type EmojiStyle = (typeof EMOJI_STYLES)[number];
 
 /** Side length of the PNGs we read (the packages also ship 16, 20 and 32; 64 is the largest). */
-export const SOURCE_IMAGE_SIZE = 64;
+const EMOJI_IMAGE_SIZE = 64;
 
 /** The fields of an `emoji.json` row (or of one of its `skin_variations`) that we use. */
 export interface EmojiImageFlags {
@@ -73,7 +73,7 @@ const require = createRequire(import.meta.url);
 /** Absolute directory of a style's 64×64 PNGs (resolved from this workspace's dev dependencies). */
 export function styleImageDirectory(style: EmojiStyle): string {
   const packageJson = require.resolve(`emoji-datasource-${style}/package.json`);
-  return join(dirname(packageJson), "img", style, String(SOURCE_IMAGE_SIZE));
+  return join(dirname(packageJson), "img", style, String(EMOJI_IMAGE_SIZE));
 }
 
 /** Absolute path of one image's PNG. */

@@ -6,7 +6,6 @@ const EXPORTED = [
   // catalogue
   "EMOJI_STYLES",
   "EXCLUDED_CATEGORIES",
-  "SOURCE_IMAGE_SIZE",
   "buildCatalog",
   "imagePath",
   "loadEmojiCatalog",
@@ -46,6 +45,8 @@ const EXPORTED = [
   "canFlipHorizontally",
   "sampleAugmentation",
   // loading
+  "SOURCE_IMAGE_SIZE",
+  "streamBatches",
   "createEmojiDataset",
   "loadRgbaImage",
   // pixels and randomness

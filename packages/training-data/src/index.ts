@@ -4,7 +4,6 @@
 export {
   EMOJI_STYLES,
   EXCLUDED_CATEGORIES,
-  SOURCE_IMAGE_SIZE,
   buildCatalog,
   imagePath,
   loadEmojiCatalog,
@@ -66,8 +65,10 @@ export {
 export type { AugmentOptions, Augmentation, BackgroundKind } from "./augmentation.js";
 
 // Loading
+export { SOURCE_IMAGE_SIZE, streamBatches } from "./batch-stream.js";
+export type { BatchExample, BatchOptions, BatchSource, CaptionMode, ImageCaptionBatch } from "./batch-stream.js";
 export { createEmojiDataset, loadRgbaImage } from "./emoji-dataset.js";
-export type { BatchOptions, EmojiBatch, EmojiDataset, EmojiDatasetOptions, EmojiExample } from "./emoji-dataset.js";
+export type { EmojiBatch, EmojiDataset, EmojiDatasetOptions, EmojiExample } from "./emoji-dataset.js";
 
 // Pixels and randomness
 export { decodePngToRgba, encodePng8, renderImage } from "./image-ops.js";
