@@ -54,7 +54,9 @@ void ThreadPool::set_threads(int threads) {
   if (threads == this->threads()) return;
   stop_workers();
   if (scratch_.size() < static_cast<std::size_t>(threads) * kSlots) scratch_.resize(threads * kSlots);
-  for (int t = 1; t < threads; t++) workers_.emplace_back([this, t] { worker_loop(t); });
+  // A worker starts from the generation of now: one that reads it later could miss the first job and hang run().
+  const unsigned seen = generation_.load();
+  for (int t = 1; t < threads; t++) workers_.emplace_back([this, t, seen] { worker_loop(t, seen); });
 }
 
 float* ThreadPool::reserve(Buffer& buffer, std::size_t floats) {
@@ -101,8 +103,7 @@ void ThreadPool::run(int tasks, TaskFn fn, void* context) {
   while (finished_.load(std::memory_order_acquire) < workers) cpu_relax();
 }
 
-void ThreadPool::worker_loop(int thread) {
-  unsigned seen = generation_.load(std::memory_order_acquire);
+void ThreadPool::worker_loop(int thread, unsigned seen) {
   for (;;) {
     int spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen && spins < kSpinIterations) {

@@ -49,7 +49,7 @@ class ThreadPool {
  private:
   ThreadPool();
   void stop_workers();
-  void worker_loop(int thread);
+  void worker_loop(int thread, unsigned seen);
   void drain(int thread);
 
   struct Buffer {
