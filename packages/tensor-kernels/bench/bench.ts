@@ -1,7 +1,14 @@
 /**
- * npm run bench -w @proj/tensor-kernels [-- --backends wasm,webgpu,cpu --runs 7 --quick]
+ * npm run bench -w @proj/tensor-kernels [-- --backends native,wasm,webgpu,cpu --runs 7 --quick --sections gemm,ops]
  *
- * Per op, backend and shape: median time of the fused op and of the plain tfjs composition measured in the same
+ * Section `gemm` (when the native addon is built): fp32 GEMM GFLOP/s at n = 256, 512, 1024 for every transpose
+ * variant, `tf.matMul` on the `native` backend with 1 and 2 threads and on `wasm` (with our register entry's
+ * transposed-matmul kernels), interleaved so that load from other processes hits all three alike, beside this
+ * machine's fp32 FMA peak measured by a tiny native loop (one thread, register-only FMAs, the ISA in use).
+ * Before timing, each native variant is checked against the cpu backend.
+ *
+ * Section `ops`:
+ * per op, backend and shape: median time of the fused op and of the plain tfjs composition measured in the same
  * run, achieved GB/s (memory-bound ops) or GFLOP/s (matmul-like ops), and the ratio composition/fused (> 1 means
  * the fused kernel is faster). Shapes are CLIP ViT-B/32 (B=8, T=50, width 768, 12 heads), CLIP text (T=77,
  * width 512, 8 heads) and the unCLIP decoder (32×32 and 64×64 feature maps, 128–256 channels).
@@ -11,11 +18,14 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import "../src/register.js";
 import * as kernels from "../src/index.js";
-import { initBackends, randomTensor } from "../src/testing/backends.js";
+import { initBackends, randomTensor, relativeError } from "../src/testing/backends.js";
+import { measureFmaPeak, nativeAvailable, nativeIsa, nativeThreads, nativeUnavailableReason, setNativeThreads } from "../src/native/index.js";
 
 const { values } = parseArgs({
   options: {
-    backends: { type: "string", default: "wasm,webgpu" },
+    backends: { type: "string", default: "native,wasm,webgpu" },
+    sections: { type: "string", default: "gemm,ops" },
+    "gemm-sizes": { type: "string", default: "256,512,1024" },
     runs: { type: "string", default: "7" },
     quick: { type: "boolean", default: false },
     /** Calls per timing sample on webgpu (one readback per sample). */
@@ -138,7 +148,80 @@ async function timePair(a: () => tf.Tensor, b: () => tf.Tensor, n: number, reps:
   return [median(times[0]), median(times[1])];
 }
 
+const sections = values.sections!.split(",");
 const wanted = await initBackends(values.backends!.split(","));
+
+/**
+ * GEMM GFLOP/s: native 1 thread, native 2 threads and wasm, interleaved per sample; median of `runs`. Prints its
+ * own table (and returns nothing): the FMA peak line first.
+ */
+async function gemmSection(): Promise<void> {
+  if (!nativeAvailable) {
+    console.log(`GEMM section skipped: ${nativeUnavailableReason()}`);
+    return;
+  }
+  const defaultThreads = nativeThreads();
+  const isa = nativeIsa().current;
+  const peak = measureFmaPeak(0.5);
+  const sizes = values["gemm-sizes"]!.split(",").map(Number);
+  const variants = [[false, false, "A·B"], [false, true, "A·Bᵀ"], [true, false, "Aᵀ·B"], [true, true, "Aᵀ·Bᵀ"]] as const;
+  const configs = [
+    { label: "native 1T", backend: "native", threads: 1 },
+    { label: "native 2T", backend: "native", threads: 2 },
+    { label: "wasm", backend: "wasm", threads: 0 },
+  ];
+  const table: string[][] = [["n", "product", ...configs.map((c) => `${c.label} GFLOP/s`), "native 1T / peak", "native 2T / (2·peak)", "native 2T / wasm"]];
+  const n = quick ? Math.min(runs, 3) : runs;
+  for (const size of sizes) {
+    const flops = 2 * size ** 3;
+    for (const [ta, tb, label] of variants) {
+      const a = randomTensor([size, size], 41);
+      const b = randomTensor([size, size], 42);
+      // Check first: native against cpu (the same product), then time.
+      await tf.setBackend("native");
+      const got = tf.matMul(a, b, ta, tb);
+      await tf.setBackend("cpu");
+      const want = tf.matMul(a, b, ta, tb);
+      const error = await relativeError(got, want);
+      tf.dispose([got, want]);
+      if (!(error <= 1e-5)) throw new Error(`native matMul n=${size} ${label}: relative error ${error} vs cpu`);
+      const samples: number[][] = configs.map(() => []);
+      for (let i = 0; i < n + 2; i++) {
+        for (const [j, c] of configs.entries()) {
+          await tf.setBackend(c.backend);
+          if (c.threads > 0) setNativeThreads(c.threads);
+          const t0 = performance.now();
+          const y = tf.matMul(a, b, ta, tb);
+          y.dataSync();
+          const dt = performance.now() - t0;
+          y.dispose();
+          if (i >= 2) samples[j]!.push(dt);
+        }
+      }
+      tf.dispose([a, b]);
+      const rates = samples.map((xs) => flops / xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]! / 1e6);
+      const [one, two, wasm] = rates as [number, number, number];
+      table.push([String(size), label, ...rates.map((r) => r.toFixed(1)), `${((100 * one) / peak).toFixed(0)}%`, `${((100 * two) / (2 * peak)).toFixed(0)}%`, `${(two / wasm).toFixed(1)}×`]);
+      console.error(`  gemm n=${size} ${label}: ${rates.map((r) => r.toFixed(1)).join(" / ")} GFLOP/s`);
+    }
+  }
+  setNativeThreads(defaultThreads);
+  console.log(`fp32 FMA peak, measured (1 thread, ${isa}, register-only loop): ${peak.toFixed(1)} GFLOP/s per core, ${(2 * peak).toFixed(1)} for 2 cores`);
+  printTable(table);
+  console.log(`\nGEMM: tf.matMul [n, n]·[n, n] incl. the read-back, median of ${n} interleaved runs after 2 warm-ups; each native product checked against cpu (≤ 1e-5) first. wasm includes @proj/tensor-kernels/register's transposed-matmul kernels.\n`);
+}
+
+function printTable(table: string[][]): void {
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `| ${r.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
+  console.log(line(table[0]!));
+  console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
+  for (const r of table.slice(1)) console.log(line(r));
+}
+
+if (sections.includes("gemm") && wanted.includes("native") && wanted.includes("wasm")) await gemmSection();
+if (!sections.includes("ops")) process.exit(0);
+
 const adapterInfo = wanted.includes("webgpu")
   ? ((await (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu?.requestAdapter())?.info ?? undefined)
   : undefined;
@@ -163,11 +246,7 @@ for (const backend of wanted) {
   }
 }
 
-const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-const line = (r: string[]) => `| ${r.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
-console.log(line(rows[0]!));
-console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
-for (const r of rows.slice(1)) console.log(line(r));
+printTable(rows);
 console.log(`\nbackends: ${wanted.join(", ")}; median of ${quick ? Math.min(runs, 3) : runs} interleaved runs after 2 warm-ups${emulated ? " (SwiftShader: 3)" : ""}; speed-up = composition / fused.`);
 if (adapterInfo !== undefined) {
   console.log(`webgpu adapter: ${adapterInfo.vendor} / ${adapterInfo.architecture} / ${adapterInfo.description}`);

@@ -7,7 +7,13 @@ namespace projnative {
 
 namespace {
 
-inline void cpu_relax() {
+// One step of a spin-wait: a pause, and every 64th step a yield, so that on an oversubscribed machine the thread
+// being waited for gets the core.
+inline void cpu_relax(int step) {
+  if ((step & 63) == 63) {
+    std::this_thread::yield();
+    return;
+  }
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #else
@@ -77,8 +83,16 @@ float* ThreadPool::scratch(int thread, std::size_t floats, Slot slot) {
 float* ThreadPool::shared_scratch(std::size_t floats, Slot slot) { return reserve(shared_[slot], floats); }
 
 void ThreadPool::drain(int thread) {
-  for (int task; (task = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) {
-    fn_(context_, task, thread);
+  for (;;) {
+    uint64_t claim = next_.load(std::memory_order_acquire);
+    const TaskFn fn = fn_.load(std::memory_order_relaxed);
+    void* const context = context_.load(std::memory_order_relaxed);
+    const int tasks = tasks_.load(std::memory_order_relaxed);
+    const int task = static_cast<int>(claim & kIndexMask);
+    if (task >= tasks) return;
+    if (!next_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel)) continue;
+    fn(context, task, thread);  // the claim succeeded, so fn, context and tasks were this job's
+    done_.fetch_add(1, std::memory_order_release);
   }
 }
 
@@ -88,27 +102,25 @@ void ThreadPool::run(int tasks, TaskFn fn, void* context) {
     for (int task = 0; task < tasks; task++) fn(context, task, 0);
     return;
   }
-  fn_ = fn;
-  context_ = context;
-  tasks_ = tasks;
-  next_.store(0, std::memory_order_relaxed);
-  finished_.store(0, std::memory_order_relaxed);
+  fn_.store(fn, std::memory_order_relaxed);
+  context_.store(context, std::memory_order_relaxed);
+  tasks_.store(tasks, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  next_.store(++job_ << 32, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   drain(0);
-  const int workers = static_cast<int>(workers_.size());
-  while (finished_.load(std::memory_order_acquire) < workers) cpu_relax();
+  for (int step = 0; done_.load(std::memory_order_acquire) < tasks; step++) cpu_relax(step);
 }
 
 void ThreadPool::worker_loop(int thread, unsigned seen) {
   for (;;) {
     int spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen && spins < kSpinIterations) {
-      cpu_relax();
-      spins++;
+      cpu_relax(spins++);
     }
     if (generation_.load(std::memory_order_acquire) == seen) {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -117,7 +129,6 @@ void ThreadPool::worker_loop(int thread, unsigned seen) {
     seen = generation_.load(std::memory_order_acquire);
     if (stopping_.load()) return;
     drain(thread);
-    finished_.fetch_add(1, std::memory_order_release);
   }
 }
 

@@ -6,12 +6,14 @@
 // thread ran which task, and is the same for every thread count (deterministic).
 //
 // Workers spin for a short while after a job before sleeping (waking a sleeping thread costs ~50 µs here), so
-// back-to-back kernel calls do not pay the wake-up each time.
+// back-to-back kernel calls do not pay the wake-up each time. The caller waits only for the job's tasks, never for
+// a worker to show up: on a busy machine a descheduled worker simply takes no task (the caller runs them all).
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -52,6 +54,8 @@ class ThreadPool {
   void worker_loop(int thread, unsigned seen);
   void drain(int thread);
 
+  static constexpr uint64_t kIndexMask = 0xffffffffu;
+
   struct Buffer {
     float* data = nullptr;
     std::size_t floats = 0;
@@ -67,14 +71,14 @@ class ThreadPool {
   std::atomic<unsigned> generation_{0};
   std::atomic<bool> stopping_{false};
 
-  // The current job.
-  TaskFn fn_ = nullptr;
-  void* context_ = nullptr;
-  int tasks_ = 0;
-  std::atomic<int> next_{0};
-  // Workers that have finished the current job; run() returns once all have, so no worker is ever still inside an
-  // old job when the next one is set up.
-  std::atomic<int> finished_{0};
+  // The current job. A task is claimed by a compare-and-swap on next_ = (job << 32) | next task index, so a worker
+  // that read the fields of an older job fails its claim and runs nothing; fields are atomics for that reason.
+  std::atomic<TaskFn> fn_{nullptr};
+  std::atomic<void*> context_{nullptr};
+  std::atomic<int> tasks_{0};
+  std::atomic<uint64_t> next_{0};
+  std::atomic<int> done_{0};  // tasks of the current job completed
+  uint64_t job_ = 0;          // caller-side job counter
 };
 
 }  // namespace projnative
