@@ -161,8 +161,8 @@ export class UNet extends Module {
 
   /**
    * Predicts ε (or v) for x_t at `timesteps`.
-   * x: [B, imageSize, imageSize, inChannels]; timesteps: [B] (training-schedule steps, may be fractional).
-   * Returns [B, imageSize, imageSize, outChannels].
+   * x: [B, imageSize, imageSize, inChannels] (an upsampler also takes crops, see `inputSize`); timesteps: [B]
+   * (training-schedule steps, may be fractional). Returns [B, imageSize, imageSize, outChannels].
    */
   forward(x: tf.Tensor4D, timesteps: tf.Tensor1D | readonly number[], inputs: UNetInputs = {}): tf.Tensor4D {
     const c = this.config;
@@ -197,7 +197,7 @@ export class UNet extends Module {
       // 3. Upsampler: the low-resolution image, bilinearly upsampled (PyTorch align_corners=False), on the channels.
       let h: tf.Tensor4D = x;
       if (c.lowResChannels > 0) {
-        const up = tf.image.resizeBilinear(inputs.lowRes!, [c.imageSize, c.imageSize], false, true);
+        const up = tf.image.resizeBilinear(inputs.lowRes!, [x.shape[1], x.shape[2]], false, true);
         h = tf.concat([x, up], 3) as tf.Tensor4D; // [B, H, W, in + lowRes]
       }
       // 4. U-Net.
@@ -218,11 +218,30 @@ export class UNet extends Module {
     });
   }
 
+  /**
+   * The side of x this model takes: imageSize for a decoder; for an upsampler also a square crop (training on crops,
+   * as unCLIP's upsamplers) whose side the levels divide and whose low-resolution side is whole.
+   */
+  private inputSize(x: tf.Tensor4D): number {
+    const c = this.config;
+    const side = x.shape[1];
+    if (c.lowResChannels === 0 || x.rank !== 4 || side === c.imageSize || x.shape[2] !== side) return c.imageSize;
+    const levels = 2 ** (c.channelMult.length - 1);
+    const fits = side > 0 && side < c.imageSize && side % levels === 0 && (side * c.lowResSize) % c.imageSize === 0;
+    if (!fits) {
+      throw new RangeError(
+        `UNet.forward: x must be ${c.imageSize}×${c.imageSize} or a square crop whose side is a multiple of ${levels} and of ${c.imageSize / c.lowResSize} (the upsampling factor), got [${x.shape.join(", ")}]`,
+      );
+    }
+    return side;
+  }
+
   private checkInputs(x: tf.Tensor4D, timesteps: tf.Tensor1D | readonly number[], inputs: UNetInputs): void {
     const c = this.config;
     const what = "UNet.forward";
     if (!(x instanceof tf.Tensor)) throw new TypeError(`${what}: x must be a tensor`);
-    assertShape(`${what}: x`, x, [-1, c.imageSize, c.imageSize, c.inChannels], `([B, imageSize, imageSize, inChannels] for this ${c.imageSize}×${c.imageSize} model)`);
+    const size = this.inputSize(x);
+    assertShape(`${what}: x`, x, [-1, size, size, c.inChannels], `([B, imageSize, imageSize, inChannels] for this ${c.imageSize}×${c.imageSize} model)`);
     const batch = x.shape[0];
     const steps = timesteps instanceof tf.Tensor ? timesteps.shape : [timesteps.length];
     if (steps.length !== 1 || steps[0] !== batch) throw new RangeError(`${what}: timesteps must have shape [${batch}] (one per image), got [${steps.join(", ")}]`);
@@ -248,7 +267,8 @@ export class UNet extends Module {
     }
     if (c.lowResChannels > 0) {
       if (inputs.lowRes === undefined) throw new RangeError(`${what}: this upsampler needs lowRes [B, ${c.lowResSize}, ${c.lowResSize}, ${c.lowResChannels}]`);
-      assertShape(`${what}: lowRes`, inputs.lowRes, [batch, c.lowResSize, c.lowResSize, c.lowResChannels], `(the ${c.lowResSize}×${c.lowResSize} conditioning image)`);
+      const lowSize = (size * c.lowResSize) / c.imageSize;
+      assertShape(`${what}: lowRes`, inputs.lowRes, [batch, lowSize, lowSize, c.lowResChannels], `(the ${lowSize}×${lowSize} conditioning image of a ${size}×${size} x)`);
       if (checkFinite) assertFinite(`${what}: lowRes`, inputs.lowRes);
     } else if (inputs.lowRes !== undefined) {
       throw new RangeError(`${what}: this model is not an upsampler (lowResChannels = 0)`);

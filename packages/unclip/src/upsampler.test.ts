@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "@proj/tensor-kernels/register";
 import { afterAll, describe, expect, it } from "vitest";
-import { augmentLowRes, downsampleImages, gaussianKernel1d } from "./upsampler.js";
+import { augmentLowRes, downsampleImages, gaussianKernel1d, randomCrops } from "./upsampler.js";
 import { noised, relativeError, seededNormal, take } from "./testing/helpers.js";
 import { UNet, upsampleNearest2x } from "./unet.js";
 import { TINY_UPSAMPLER } from "./unet-config.js";
@@ -49,6 +49,38 @@ describe("upsampler helpers", () => {
     expect(tf.memory().numTensors).toBe(before + 1);
     expect(() => augmentLowRes(images, { seed: 1, blurSigma: [0, 1] })).toThrow(/blurSigma/);
     tf.dispose([flat, images]);
+  });
+
+  it("takes aligned random crops, deterministic per seed", async () => {
+    await tf.setBackend("cpu");
+    const images = tf.tidy(() => tf.reshape(tf.range(0, 2 * 8 * 8), [2, 8, 8, 1])) as tf.Tensor4D;
+    const a = randomCrops(images, 4, 1);
+    const b = randomCrops(images, 4, 1);
+    expect(a.shape).toEqual([2, 4, 4, 1]);
+    expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+    const first = a.dataSync();
+    for (const [i, value] of [first[0]!, first[16]! - 64].entries()) {
+      const row = Math.floor(value / 8);
+      const col = value % 8;
+      expect([row % 2, col % 2], `crop ${i} offset`).toEqual([0, 0]);
+    }
+    expect(() => randomCrops(images, 3, 1)).toThrow(/multiple of 2/);
+    tf.dispose([images, a, b]);
+  });
+
+  it("lets an upsampler denoise crops (with the matching low-resolution crop) but not other sizes", async () => {
+    await tf.setBackend("cpu");
+    const upsampler = new UNet(TINY_UPSAMPLER, { seed: 1 });
+    const x = seededNormal([2, 16, 16, 3], 1) as tf.Tensor4D;
+    const lowRes = seededNormal([2, 8, 8, 3], 2) as tf.Tensor4D;
+    const y = upsampler.forward(x, [1, 2], { lowRes });
+    expect(y.shape).toEqual([2, 16, 16, 3]);
+    expect(() => upsampler.forward(x, [1, 2], { lowRes: x })).toThrow(/lowRes must have shape \[2, 8, 8, 3\]/);
+    const odd = tf.zeros([1, 7, 7, 3]) as tf.Tensor4D;
+    const oddLow = tf.zeros([1, 3, 3, 3]) as tf.Tensor4D;
+    expect(() => upsampler.forward(odd, [1], { lowRes: oddLow })).toThrow(/square crop whose side is a multiple of 2/);
+    tf.dispose([x, lowRes, y, odd, oddLow]);
+    upsampler.dispose();
   });
 
   it("trains the tiny upsampler on (augmented) low-resolution inputs: 20 Adam steps lower the loss markedly", { timeout: 60_000 }, async () => {

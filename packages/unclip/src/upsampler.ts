@@ -3,6 +3,8 @@
  * the low-resolution image is bilinearly upsampled and concatenated to x_t on the channel axis. This file holds the
  * data side of training it:
  *
+ * - `randomCrops`: unCLIP (Appendix C) trains its upsamplers on random crops of ¼ the target size; the U-Net is
+ *   convolutional (attention only at the lowest resolution), so an upsampler accepts square crops.
  * - `downsampleImages`: the low-resolution training input, a box filter (average of each factor×factor block).
  * - `augmentLowRes`: unCLIP §2.1 / Appendix C: "we corrupt the conditioning images with Gaussian blur for the first
  *   upsampler" (noise conditioning augmentation, Ho et al. 2021 "Cascaded Diffusion Models"), so the upsampler learns
@@ -73,5 +75,23 @@ export function augmentLowRes(images: tf.Tensor4D, options: AugmentLowResOptions
       out.push(image);
     }
     return tf.concat(out, 0) as tf.Tensor4D;
+  });
+}
+
+/**
+ * One random square crop of side `size` per image, at offsets that are multiples of `alignment` (the upsampling
+ * factor, so a downsampled crop lines up with the low-resolution pixel grid). Deterministic per seed.
+ */
+export function randomCrops(images: tf.Tensor4D, size: number, seed: number, alignment = 2): tf.Tensor4D {
+  const [batch, height, width] = images.shape;
+  if (!Number.isInteger(size) || size <= 0 || size > height || size > width || size % alignment !== 0) {
+    throw new RangeError(`randomCrops: size ${size} must be a positive multiple of ${alignment} no larger than ${height}×${width}`);
+  }
+  const uniform = uniformGenerator(seed);
+  const offset = (extent: number) => alignment * Math.floor(uniform() * (Math.floor((extent - size) / alignment) + 1));
+  return tf.tidy(() => {
+    const crops: tf.Tensor4D[] = [];
+    for (let b = 0; b < batch; b++) crops.push(tf.slice(images, [b, offset(height), offset(width), 0], [1, size, size, -1]));
+    return tf.concat(crops, 0) as tf.Tensor4D;
   });
 }
