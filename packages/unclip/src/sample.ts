@@ -5,7 +5,8 @@
  *
  * Conventions shared with the trainers (train-decoder.ts, train-prior.ts), so a model trained here samples right:
  * - Images live in [−1, 1] inside the diffusion (x_0 = 2·pixels − 1) and come out of `sample` as [0, 1].
- * - CLIP embeddings are L2-normalised before they condition anything (`normalizeEmbeddings`).
+ * - CLIP embeddings are L2-normalised and scaled to unit variance per component (`conditioningEmbeddings`: √E · ẑ)
+ *   before they condition anything, so that their projection starts on the scale of the timestep embedding.
  * - The prior diffuses image embeddings scaled to unit variance per component: x_0 = √E · ẑ_i (DALLE2-pytorch's
  *   `image_embed_scale`), so that the noise and the signal have the same scale; its output is normalised again.
  * - Both use a 1000-step cosine schedule (`DECODER_SCHEDULE`, `PRIOR_SCHEDULE`), sampled with DDIM ("trailing"
@@ -85,6 +86,11 @@ export interface SampleOptions extends CommonSampleOptions {
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Helpers
+
+/** What conditions the decoder and the prior: √E · ẑ, the normalised embedding at unit variance per component. */
+export function conditioningEmbeddings(embeddings: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.mul(normalizeEmbeddings(embeddings), Math.sqrt(embeddings.shape[1])));
+}
 
 /** Rows divided by their L2 norm. */
 export function normalizeEmbeddings(embeddings: tf.Tensor2D): tf.Tensor2D {
@@ -181,7 +187,7 @@ export async function sample(decoder: UNet, options: SampleOptions): Promise<tf.
 
   // 2. Encode: normalised embeddings; the guided batch is [cond; uncond].
   const generator = new RandomGenerator(seed);
-  const embeddings = normalizeEmbeddings(options.imageEmbeddings);
+  const embeddings = conditioningEmbeddings(options.imageEmbeddings);
   const guided = guidance !== 1;
   const dropImageEmbedding = guided ? [...new Array<boolean>(n).fill(false), ...new Array<boolean>(n).fill(true)] : undefined;
   const batchEmbeddings = guided ? twice(embeddings) : embeddings;
@@ -343,7 +349,7 @@ export async function samplePrior(prior: DiffusionPrior, options: SamplePriorOpt
   const m = n * candidates;
   const guided = guidance !== 1;
   const repeat = <R extends tf.Tensor>(t: R): R => tf.tidy(() => tf.concat(new Array<R>(candidates).fill(t), 0) as R);
-  const text = normalizeEmbeddings(options.textEmbeddings);
+  const text = conditioningEmbeddings(options.textEmbeddings);
   const inputs = tf.tidy(() => {
     const embeddings = repeat(text);
     const tokens = options.textTokens === undefined ? undefined : repeat(options.textTokens);
