@@ -1,6 +1,83 @@
 /**
- * @proj/unclip — skeleton only. Nothing is implemented yet; see README.md and issue #7.
- *
- * Planned: noise schedules, DDPM/DDIM schedulers, the U-Net decoder conditioned on CLIP image embeddings, the diffusion prior, training loops and the image-manipulation API (`sample`, variations, blends, looping animations, text-to-image) (issues #7 and #8).
+ * @proj/unclip — the unCLIP (DALL·E 2) decoder, upsampler and prior on TensorFlow.js: noise schedules and
+ * DDPM/DDIM schedulers with diffusers' config names, the models, their training loops, sampling, and the
+ * image-manipulation API (variations, blends, looping animations, text-to-image, mixing). See README.md.
  */
-export {};
+
+// The image-manipulation API
+export { animate, clipEmbedder, createPipeline, interpolate, mix, slerp, textToImage, variations } from "./pipeline.js";
+export type {
+  AnimateOptions,
+  DecodeOptions,
+  ImageEmbedder,
+  InterpolateOptions,
+  MixItem,
+  MixOptions,
+  Pipeline,
+  TextEmbedding,
+  TextToImageOptions,
+  VariationsOptions,
+} from "./pipeline.js";
+
+// Sampling
+export { DECODER_SCHEDULE, PRIOR_SCHEDULE, conditioningEmbeddings, normalizeEmbeddings, sample, samplePrior } from "./sample.js";
+export type { CommonSampleOptions, SampleOptions, SamplePriorOptions, SampleProgress, Scheduler } from "./sample.js";
+
+// Training
+export { trainDecoder, trainUpsampler } from "./train-decoder.js";
+export type { DecoderBatch, TrainDecoderOptions, TrainUpsamplerOptions, UpsamplerBatch } from "./train-decoder.js";
+export { trainPrior } from "./train-prior.js";
+export type { PriorBatch, TrainPriorOptions } from "./train-prior.js";
+export { TRAINING_FORMAT } from "./trainer.js";
+export type { TrainOptions, TrainProgress, TrainResult } from "./trainer.js";
+
+// Models
+export { UNet, UNET_FORMAT } from "./unet.js";
+export type { UNetInputs, UNetOptions } from "./unet.js";
+export { SMALL_DECODER, SMALL_UPSAMPLER, TINY_DECODER, TINY_UPSAMPLER, unetConfigFromJson, validateUNetConfig } from "./unet-config.js";
+export type { UNetConfig } from "./unet-config.js";
+export { DiffusionPrior, PRIOR_FORMAT, SMALL_PRIOR, TINY_PRIOR, priorConfigFromJson, validatePriorConfig } from "./diffusion-prior.js";
+export type { DiffusionPriorConfig, DiffusionPriorInputs } from "./diffusion-prior.js";
+export { ResnetBlock } from "./resnet-block.js";
+export type { ResnetBlockConfig } from "./resnet-block.js";
+export { AttentionBlock } from "./attention-block.js";
+export type { AttentionBlockConfig, AttentionContext } from "./attention-block.js";
+export { timestepEmbedding } from "./timestep-embedding.js";
+export { augmentLowRes, downsampleImages } from "./upsampler.js";
+export type { AugmentLowResOptions } from "./upsampler.js";
+export { dropConditioning } from "./conditioning.js";
+export { Module, ModuleCheckpointError, loadModuleWeights, moduleToSafetensors } from "./module.js";
+export type { SaveOptions } from "./module.js";
+
+// Noise schedules and schedulers (diffusers' names and numbers)
+export { DDPMScheduler, DDPM_SCHEDULER_DEFAULTS, VARIANCE_TYPES } from "./ddpm-scheduler.js";
+export type { DDPMSchedulerConfig, DDPMSchedulerOptions, DDPMStepOptions, VarianceType } from "./ddpm-scheduler.js";
+export { DDIMScheduler, DDIM_SCHEDULER_DEFAULTS } from "./ddim-scheduler.js";
+export type { DDIMSchedulerConfig, DDIMSchedulerOptions, DDIMStepOptions } from "./ddim-scheduler.js";
+export {
+  BETA_SCHEDULES,
+  COSINE_MAX_BETA,
+  PREDICTION_TYPES,
+  TIMESTEP_SPACINGS,
+  addNoise,
+  betasForAlphaBar,
+  betasForSchedule,
+  cosineAlphaBar,
+  noiseSchedule,
+  predictEpsilon,
+  predictOriginalSample,
+  spacedTimesteps,
+  trainingTarget,
+  velocity,
+} from "./noise-schedule.js";
+export type {
+  BetaSchedule,
+  NoiseScheduleConfig,
+  NoiseScheduleTables,
+  PredictionType,
+  SchedulerOutput,
+  TimestepSpacing,
+  TimestepsLike,
+} from "./noise-schedule.js";
+export { RandomGenerator, randomNormal } from "./random.js";
+export type { StepNoiseOptions } from "./random.js";
