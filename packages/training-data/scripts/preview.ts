@@ -2,17 +2,25 @@
  * Writes one batch as a PNG grid and prints its captions (row-major, matching the grid), to eyeball images against
  * captions.
  *
- *   npm run preview -w @proj/training-data -- [--split train] [--seed 0] [--batch 32] [--size 64] [--augment]
+ *   npm run preview -w @proj/training-data -- [--source emoji|openclipart] [--split train] [--seed 0] [--batch 32] [--size 64] [--augment]
  *                                             [--canonical] [--styles apple,facebook] [--columns 8] [--scale 1]
  *                                             [--out preview/batch.png]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createEmojiDataset, encodePng8, type EmojiStyle, type SplitName } from "../src/index.js";
+import {
+  createClipartDataset,
+  createEmojiDataset,
+  encodePng8,
+  type ClipartSplitName,
+  type EmojiStyle,
+  type SplitName,
+} from "../src/index.js";
 
 const { values } = parseArgs({
   options: {
+    source: { type: "string", default: "emoji" },
     split: { type: "string", default: "train" },
     seed: { type: "string", default: "0" },
     batch: { type: "string", default: "32" },
@@ -26,10 +34,13 @@ const { values } = parseArgs({
   },
 });
 
-const dataset = await createEmojiDataset({
-  split: values.split as SplitName,
-  ...(values.styles === undefined ? {} : { styles: values.styles.split(",") as EmojiStyle[] }),
-});
+const dataset =
+  values.source === "openclipart"
+    ? await createClipartDataset({ split: values.split as ClipartSplitName })
+    : await createEmojiDataset({
+        split: values.split as SplitName,
+        ...(values.styles === undefined ? {} : { styles: values.styles.split(",") as EmojiStyle[] }),
+      });
 const iterator = dataset.batches({
   batchSize: Number(values.batch),
   seed: Number(values.seed),

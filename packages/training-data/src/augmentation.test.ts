@@ -58,6 +58,13 @@ describe("sampleAugmentation", () => {
     expect(flips).toBeLessThan(250);
   });
 
+  it("draws only the background kinds asked for", () => {
+    const random = createRandom(4);
+    for (let i = 0; i < 100; i++) {
+      expect(sampleAugmentation({ backgrounds: ["white"] }, true, random).background).toEqual([1, 1, 1]);
+    }
+  });
+
   it("switches parts off", () => {
     const a = sampleAugmentation({ flip: false, maxShift: 0, background: false }, true, createRandom(1));
     expect(a).toEqual({ flip: false, shiftX: 0, shiftY: 0, background: undefined });

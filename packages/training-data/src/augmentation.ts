@@ -44,6 +44,8 @@ export interface AugmentOptions {
   maxShift?: number;
   /** Draw a random background (default true; ignored for RGBA output). */
   background?: boolean;
+  /** Kinds to draw from, with equal odds (default all four). Black line art (clip art) wants `["white", "grey", "colour"]`. */
+  backgrounds?: readonly BackgroundKind[];
 }
 
 /** One example's augmentation, drawn once from its own seeded generator. */
@@ -64,7 +66,9 @@ export function sampleAugmentation(options: AugmentOptions, flippable: boolean, 
   const flipDraw = random();
   const shiftX = randomInt(random, 2 * maxShift + 1) - maxShift;
   const shiftY = randomInt(random, 2 * maxShift + 1) - maxShift;
-  const kind = BACKGROUND_KINDS[randomInt(random, BACKGROUND_KINDS.length)]!;
+  const kinds = options.backgrounds ?? BACKGROUND_KINDS;
+  if (kinds.length === 0) throw new Error("sampleAugmentation: backgrounds must name at least one kind");
+  const kind = kinds[randomInt(random, kinds.length)]!;
   const grey = 0.25 + 0.5 * random();
   const colour = [random(), random(), random()] as const;
   const backgrounds: Record<BackgroundKind, readonly [number, number, number]> = {

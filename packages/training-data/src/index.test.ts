@@ -58,6 +58,25 @@ const EXPORTED = [
   "randomInt",
   "shuffledIndices",
   "stableHash",
+  // clip art
+  "CLIPART_CACHE_DIRECTORY",
+  "CLIPART_IMAGE_SIZE",
+  "CLIPART_MAX_PER_NAME",
+  "CLIPART_SERIES_MIN",
+  "CLIPART_TEMPLATES",
+  "CLIPART_VALIDATION_PERCENT",
+  "OPENCLIPART_DIRECTORY",
+  "clipartKeywords",
+  "clipartName",
+  "clipartSplit",
+  "createClipartDataset",
+  "decodeSvgBytes",
+  "nameFromFileName",
+  "parseClipartMetadata",
+  "rasterizeSvg",
+  "readClipartCacheIndex",
+  "sampleClipartCaption",
+  "withSvgNamespace",
 ];
 
 describe("@proj/training-data public surface", () => {

@@ -75,3 +75,33 @@ export { decodePngToRgba, encodePng8, renderImage } from "./image-ops.js";
 export type { RenderOptions, RgbaImage } from "./image-ops.js";
 export { createRandom, mixSeed, randomInt, shuffledIndices, stableHash } from "./random.js";
 export type { Random } from "./random.js";
+
+// Optional clip art (Debian openclipart-svg, rasterised once by scripts/rasterize-openclipart.ts)
+export {
+  CLIPART_CACHE_DIRECTORY,
+  CLIPART_IMAGE_SIZE,
+  CLIPART_MAX_PER_NAME,
+  CLIPART_SERIES_MIN,
+  CLIPART_TEMPLATES,
+  CLIPART_VALIDATION_PERCENT,
+  OPENCLIPART_DIRECTORY,
+  clipartKeywords,
+  clipartName,
+  clipartSplit,
+  createClipartDataset,
+  decodeSvgBytes,
+  nameFromFileName,
+  parseClipartMetadata,
+  rasterizeSvg,
+  readClipartCacheIndex,
+  sampleClipartCaption,
+  withSvgNamespace,
+} from "./openclipart.js";
+export type {
+  ClipartCacheIndex,
+  ClipartDataset,
+  ClipartExample,
+  ClipartItem,
+  ClipartMetadata,
+  ClipartSplitName,
+} from "./openclipart.js";
