@@ -3,7 +3,9 @@
  *   npx tsx src/testing/measure-models.ts [backend=wasm] [trainSteps=3]
  * Prints forward times (decoder at batch 2 = one guided step, upsampler at batch 1 and 2, prior at batch 2), a
  * training step of the decoder at batch 32 (Adam), and the estimated time to sample one 64×64 image: 25 guided decoder
- * steps + 25 upsampler steps (+ 25 guided prior steps). Median and minimum of several runs after a warm-up.
+ * steps + 25 upsampler steps (+ 25 guided prior steps). Median and minimum of several runs after a warm-up, as wall
+ * time and as this process's CPU time (user + system): the tfjs wasm backend runs on one thread in Node, so on a
+ * shared, busy machine the CPU time is the better estimate of the wall time on an idle one.
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
@@ -15,16 +17,29 @@ import { SMALL_DECODER, SMALL_UPSAMPLER, type UNetConfig } from "../unet-config.
 const backend = process.argv[2] ?? "wasm";
 const trainSteps = Number(process.argv[3] ?? 3);
 
-async function timeIt(run: () => Promise<void>, repeats: number): Promise<{ median: number; min: number }> {
+interface Timing {
+  median: number;
+  min: number;
+  cpuMedian: number;
+  cpuMin: number;
+}
+
+async function timeIt(run: () => Promise<void>, repeats: number): Promise<Timing> {
   await run();
-  const times: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     await run();
-    times.push(performance.now() - start);
+    const used = process.cpuUsage(cpuStart);
+    wall.push(performance.now() - start);
+    cpu.push((used.user + used.system) / 1000);
   }
-  times.sort((a, b) => a - b);
-  return { median: times[Math.floor(times.length / 2)]!, min: times[0]! };
+  const sorted = (v: number[]) => v.slice().sort((a, b) => a - b);
+  const [w, c] = [sorted(wall), sorted(cpu)];
+  const mid = Math.floor(repeats / 2);
+  return { median: w[mid]!, min: w[0]!, cpuMedian: c[mid]!, cpuMin: c[0]! };
 }
 
 function unetInputs(config: UNetConfig, batch: number) {
@@ -49,7 +64,8 @@ async function forwardMs(unet: UNet, batch: number, repeats = 9) {
   return result;
 }
 
-const fmt = (r: { median: number; min: number }) => `${r.median.toFixed(1)} ms (min ${r.min.toFixed(1)})`;
+const fmt = (r: Timing) => `wall ${r.median.toFixed(1)} ms (min ${r.min.toFixed(1)}), CPU ${r.cpuMedian.toFixed(1)} ms (min ${r.cpuMin.toFixed(1)})`;
+const seconds = (r: Timing) => `wall ${(r.median / 1000).toFixed(2)} s (min ${(r.min / 1000).toFixed(2)}), CPU ${(r.cpuMedian / 1000).toFixed(2)} s (min ${(r.cpuMin / 1000).toFixed(2)})`;
 
 async function main() {
   await tf.setBackend(backend);
@@ -75,36 +91,49 @@ async function main() {
   console.log(`prior forward, batch 2 with 77 text tokens: ${fmt(prior2)}`);
   tf.dispose([z, textEmbeddings, textTokens]);
   const steps = 25;
-  const sampling = steps * (dec2.median + up1.median);
+  const estimate = (pick: (t: Timing) => number, withPrior: boolean) =>
+    ((steps * (pick(dec2) + pick(up1) + (withPrior ? pick(prior2) : 0))) / 1000).toFixed(2);
   console.log(
-    `estimated 64×64 sample, ${steps} steps each: decoder (guided) + upsampler = ${(sampling / 1000).toFixed(2)} s; ` +
-      `with ${steps} guided prior steps ${((sampling + steps * prior2.median) / 1000).toFixed(2)} s`,
+    `estimated 64×64 sample, ${steps} steps each, decoder guided + upsampler: wall ${estimate((t) => t.median, false)} s, CPU ${estimate((t) => t.cpuMedian, false)} s; ` +
+      `with ${steps} guided prior steps: wall ${estimate((t) => t.median, true)} s, CPU ${estimate((t) => t.cpuMedian, true)} s`,
   );
 
   if (trainSteps > 0) {
     const batch = 32;
-    const { x, timesteps, inputs } = unetInputs(decoder.config, batch);
-    const noise = tf.randomNormal(x.shape, 0, 1, "float32", 4);
+    for (const [name, unet] of [["decoder", decoder], ["upsampler", upsampler]] as const) {
+      const { x, timesteps, inputs } = unetInputs(unet.config, batch);
+      const noise = tf.randomNormal(x.shape, 0, 1, "float32", 4);
+      const optimizer = tf.train.adam(1e-4);
+      const variables = [...unet.namedParameters().values()];
+      const train = await timeIt(async () => {
+        const loss = optimizer.minimize(() => tf.losses.meanSquaredError(noise, unet.forward(x, timesteps, inputs)) as tf.Scalar, true, variables)!;
+        await loss.data();
+        loss.dispose();
+      }, trainSteps);
+      console.log(`${name} training step, batch ${batch} at ${unet.config.imageSize}×${unet.config.imageSize} (Adam): ${seconds(train)}`);
+      optimizer.dispose();
+      tf.dispose([x, noise, inputs.imageEmbeddings, inputs.lowRes].filter((t) => t !== undefined));
+    }
+    const batch32 = {
+      z: tf.randomNormal([batch, E]) as tf.Tensor2D,
+      textEmbeddings: tf.randomNormal([batch, E]) as tf.Tensor2D,
+      textTokens: tf.randomNormal([batch, 77, SMALL_PRIOR.textTokenDim]) as tf.Tensor3D,
+    };
     const optimizer = tf.train.adam(1e-4);
-    const variables = [...decoder.namedParameters().values()];
-    const step = async () => {
-      const loss = optimizer.minimize(() => tf.losses.meanSquaredError(noise, decoder.forward(x, timesteps, inputs)) as tf.Scalar, true, variables)!;
+    const variables = [...prior.namedParameters().values()];
+    const timesteps = Array.from({ length: batch }, (_, i) => i * 30);
+    const train = await timeIt(async () => {
+      const loss = optimizer.minimize(
+        () => tf.losses.meanSquaredError(batch32.z, prior.forward(batch32.z, timesteps, { textEmbeddings: batch32.textEmbeddings, textTokens: batch32.textTokens })) as tf.Scalar,
+        true,
+        variables,
+      )!;
       await loss.data();
       loss.dispose();
-    };
-    const train = await timeIt(step, trainSteps);
-    console.log(`decoder training step, batch ${batch} (Adam): ${(train.median / 1000).toFixed(2)} s (min ${(train.min / 1000).toFixed(2)})`);
-    const up = unetInputs(upsampler.config, batch);
-    const upNoise = tf.randomNormal(up.x.shape, 0, 1, "float32", 5);
-    const upVariables = [...upsampler.namedParameters().values()];
-    const upStep = async () => {
-      const loss = optimizer.minimize(() => tf.losses.meanSquaredError(upNoise, upsampler.forward(up.x, up.timesteps, up.inputs)) as tf.Scalar, true, upVariables)!;
-      await loss.data();
-      loss.dispose();
-    };
-    const upTrain = await timeIt(upStep, trainSteps);
-    console.log(`upsampler training step, batch ${batch} (Adam): ${(upTrain.median / 1000).toFixed(2)} s (min ${(upTrain.min / 1000).toFixed(2)})`);
+    }, trainSteps);
+    console.log(`prior training step, batch ${batch} with 77 text tokens (Adam): ${seconds(train)}`);
     optimizer.dispose();
+    tf.dispose(Object.values(batch32));
   }
   for (const m of [decoder, upsampler, prior]) m.dispose();
 }
