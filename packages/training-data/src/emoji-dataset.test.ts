@@ -156,5 +156,5 @@ describe("createEmojiDataset", () => {
         expect([image.width, image.height, image.data.length]).toEqual([64, 64, 64 * 64 * 4]);
       }
     }
-  });
+  }, 300_000); // ~15k PNG decodes: ~15 s idle, more on a busy machine
 });
