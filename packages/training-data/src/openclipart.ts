@@ -13,9 +13,10 @@
  * sets remain the evaluation.
  */
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Resvg } from "@resvg/resvg-js";
+import type * as ResvgModule from "@resvg/resvg-js";
 import { streamBatches, type BatchOptions, type CaptionMode, type ImageCaptionBatch } from "./batch-stream.js";
 import { withArticle, naturalName } from "./captions.js";
 import { loadEmojiCatalog } from "./emoji-metadata.js";
@@ -126,6 +127,8 @@ export function clipartKeywords(metadata: ClipartMetadata, name: string): string
  * is visible. May abort the process on malformed files (resvg panics): call it from an isolated process.
  */
 export function rasterizeSvg(source: string, size = CLIPART_IMAGE_SIZE): RgbaImage | undefined {
+  // Loaded on first use, so importing this package does not need resvg's native binary.
+  const { Resvg } = createRequire(import.meta.url)("@resvg/resvg-js") as typeof ResvgModule;
   const svg = withSvgNamespace(source);
   const probe = new Resvg(svg, { font: { loadSystemFonts: false } });
   const fit = size * 4;
