@@ -4,8 +4,9 @@
  *
  *   BatchMatMul, _FusedMatMul        native GEMM, any transposes, batch broadcast (one side of batch 1); bias and
  *                                    activation in the epilogue (prelu and non-row biases: wasm's kernels after)
- *   Conv2D, Conv2DBackpropInput,     im2col + native GEMM (NHWC float32; anything else goes to wasm's kernel)
- *   Conv2DBackpropFilter
+ *   Conv2D, FusedConv2D,             im2col + native GEMM (NHWC float32; anything else goes to wasm's kernel);
+ *   Conv2DBackpropInput,             FusedConv2D's bias [Cout] and activation run in the GEMM epilogue (prelu and
+ *   Conv2DBackpropFilter             other bias shapes: wasm's kernel)
  *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjLayerNorm, ProjGroupNorm    our fused ops
  *
  * Each kernel makes its inputs resident on the heap first (that may allocate), then allocates its output, then
@@ -19,6 +20,7 @@ import {
   Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
+  FusedConv2D,
   getKernel,
   util,
 } from "@tensorflow/tfjs-core";
@@ -27,6 +29,7 @@ import type {
   Conv2DAttrs,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
+  FusedConv2DAttrs,
   KernelBackend,
   KernelConfig,
   KernelFunc,
@@ -257,6 +260,29 @@ const conv2d: KernelFunc = ({ inputs, backend, attrs }) => {
   return y;
 };
 
+const fusedConv2d: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, filter, bias, preluActivationWeights } = inputs as { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
+  const { strides, pad, dataFormat, dilations, dimRoundingMode, activation, leakyreluAlpha } = attrs as unknown as FusedConv2DAttrs;
+  const native = host(backend);
+  const fused = TFJS_ACTIVATIONS[activation ?? "linear"];
+  const outChannels = filter.shape[3];
+  const rowBias = bias === undefined || (bias.dtype === "float32" && util.sizeFromShape(bias.shape) === outChannels && bias.shape[bias.shape.length - 1] === outChannels);
+  if (!isNhwcFloat(dataFormat, x, filter) || fused === undefined || !rowBias || preluActivationWeights !== undefined) {
+    return runWasm(FusedConv2D, native, { x, filter, bias, preluActivationWeights }, attrs ?? {});
+  }
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], strides, dilations, pad, dimRoundingMode, false, "channelsLast");
+  makeResident(native, x, filter, bias);
+  const y = native.makeOutput(info.outShape, "float32");
+  nativeConv2d(
+    heap(native),
+    "forward",
+    geometry(info),
+    { x: at(native, x), w: at(native, filter), y: at(native, y), bias: bias === undefined ? undefined : at(native, bias) },
+    { activation: fused, alpha: leakyreluAlpha ?? 0.2 },
+  );
+  return y;
+};
+
 const conv2dBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
@@ -383,6 +409,7 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(BatchMatMul, batchMatMul),
   nativeConfig(_FusedMatMul, fusedMatMul),
   nativeConfig(Conv2D, conv2d),
+  nativeConfig(FusedConv2D, fusedConv2d),
   nativeConfig(Conv2DBackpropInput, conv2dBackpropInput),
   nativeConfig(Conv2DBackpropFilter, conv2dBackpropFilter),
   nativeConfig(Linear, linear),

@@ -241,6 +241,24 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it.each(["linear", "relu", "sigmoid", "leakyrelu", "prelu"] as const)("FusedConv2D with bias and %s", async (activation) => {
+    const [error] = await nativeVsCpu(() =>
+      tf.tidy(() =>
+        tf.fused.conv2d({
+          x: randomTensor([2, 9, 8, 3], 14) as tf.Tensor4D,
+          filter: randomTensor([3, 3, 3, 6], 15) as tf.Tensor4D,
+          strides: 2,
+          pad: "same",
+          bias: randomTensor([6], 16),
+          activation,
+          leakyreluAlpha: 0.3,
+          preluActivationWeights: activation === "prelu" ? randomTensor([6], 17) : undefined,
+        }),
+      ),
+    );
+    expect(error).toBeLessThanOrEqual(1e-5);
+  });
+
   it("Conv2D in NCHW falls back to wasm", async () => {
     const x = tf.ones([1, 2, 5, 5]) as tf.Tensor4D;
     const w = tf.ones([3, 3, 2, 4]) as tf.Tensor4D;
