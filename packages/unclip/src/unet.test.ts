@@ -109,6 +109,20 @@ describe("UNet", () => {
     loaded.dispose();
   });
 
+  it("loads F16 checkpoints (the shipped format) with outputs close to the F32 model", async () => {
+    await tf.setBackend("wasm");
+    const unet = new UNet(TINY_DECODER).initialise(5, { zeroOutputs: false });
+    const half = unet.toSafetensors({ dtype: "F16" });
+    expect(half.byteLength).toBeLessThan(0.55 * unet.toSafetensors().byteLength);
+    const loaded = UNet.fromSafetensors(half);
+    const { x, imageEmbeddings, timesteps } = decoderInputs(TINY_DECODER, 2, 3);
+    const error = relativeError(await take(loaded.forward(x, timesteps, { imageEmbeddings })), await take(unet.forward(x, timesteps, { imageEmbeddings })));
+    expect(error).toBeLessThan(1e-2);
+    tf.dispose([x, imageEmbeddings]);
+    unet.dispose();
+    loaded.dispose();
+  });
+
   it("rejects a checkpoint of another shape with one error listing the bad keys, and leaks nothing", async () => {
     await tf.setBackend("cpu");
     const unet = new UNet(TINY_DECODER);
