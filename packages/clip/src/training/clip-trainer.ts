@@ -17,6 +17,7 @@ import { AdamW, clipGradNorm } from "@proj/tensor-kernels";
 import { ClipTokenizer } from "@proj/tokenizer";
 import type { ClipModel } from "../clip-model.js";
 import { MAX_LOGIT_SCALE } from "./contrastive-loss.js";
+import { DataParallelClip, type DataParallelOptions } from "./data-parallel.js";
 import { checkBatch, contrastiveGradients, trainableParameters, type ContrastiveBatch } from "./grad-cache.js";
 import { restoreTrainingCheckpoint, serializeTrainingCheckpoint, type TrainingPosition } from "./training-checkpoint.js";
 
@@ -87,6 +88,11 @@ export interface TrainClipOptions {
   /** Stops between steps (and while waiting for data): writes a checkpoint when configured, then throws the reason. */
   signal?: AbortSignal;
   checkpoint?: TrainClipCheckpoint;
+  /**
+   * Data-parallel training (Node): split every batch between the main thread and this many worker threads, each with
+   * its own backend (data-parallel.ts). 1 keeps both cores of a 2-core machine busy. Default 0: the main thread only.
+   */
+  workers?: number | DataParallelOptions;
 }
 
 export interface TrainClipResult {
@@ -144,6 +150,8 @@ function checkOptions(options: TrainClipOptions): void {
   }
   if (chunkSize !== undefined && !(Number.isInteger(chunkSize) && chunkSize > 0)) throw new RangeError(`trainClip: chunkSize must be a positive integer, got ${chunkSize}`);
   if (maxGradNorm !== undefined && !(maxGradNorm > 0)) throw new RangeError(`trainClip: maxGradNorm must be > 0, got ${maxGradNorm}`);
+  const workers = typeof options.workers === "object" ? options.workers.workers : options.workers;
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) throw new RangeError(`trainClip: workers must be an integer ≥ 0, got ${workers}`);
 }
 
 let defaultTokenizer: Promise<ClipTokenizer> | undefined;
@@ -232,6 +240,7 @@ export async function trainClip(options: TrainClipOptions): Promise<TrainClipRes
   let position: TrainingPosition = { step: 0, seed: options.seed ?? 0 };
   let savedStep = -1;
   const result = { step: 0, resumedFrom: 0, loss: Number.NaN, accuracy: Number.NaN };
+  let parallel: DataParallelClip | undefined;
   const saveCheckpoint = async () => {
     if (store === undefined || savedStep === position.step) return;
     await store.save(await serializeTrainingCheckpoint(model, optimizer, position), position.step);
@@ -245,6 +254,8 @@ export async function trainClip(options: TrainClipOptions): Promise<TrainClipRes
       savedStep = position.step;
     }
     result.resumedFrom = result.step = position.step;
+    const workers = typeof options.workers === "number" ? { workers: options.workers } : options.workers;
+    parallel = workers !== undefined && workers.workers > 0 ? await DataParallelClip.start(model, workers) : undefined;
     const source = typeof options.batches === "function" ? options.batches({ ...position }) : options.batches;
     const iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (source as Iterable<ClipTrainingBatch>)[Symbol.iterator]();
     let last = performance.now();
@@ -260,7 +271,8 @@ export async function trainClip(options: TrainClipOptions): Promise<TrainClipRes
         let loss: tf.Scalar;
         let accuracy: tf.Scalar;
         try {
-          const computed = contrastiveGradients(model, batch, { chunkSize: options.chunkSize });
+          const computed =
+            parallel === undefined ? contrastiveGradients(model, batch, { chunkSize: options.chunkSize }) : await parallel.gradients(batch, options.chunkSize);
           ({ loss, accuracy } = computed);
           let grads = computed.grads;
           if (options.maxGradNorm !== undefined) {
@@ -271,6 +283,7 @@ export async function trainClip(options: TrainClipOptions): Promise<TrainClipRes
           optimizer.step(grads, learningRate);
           tf.dispose([...grads.values()]);
           tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, Math.log(MAX_LOGIT_SCALE))));
+          await parallel?.syncWeights();
         } finally {
           tf.dispose(owned);
         }
@@ -308,5 +321,6 @@ export async function trainClip(options: TrainClipOptions): Promise<TrainClipRes
     return result;
   } finally {
     optimizer.dispose();
+    await parallel?.close();
   }
 }

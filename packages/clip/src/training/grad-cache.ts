@@ -81,11 +81,8 @@ export function contrastiveGradients(model: ClipModel, batch: ContrastiveBatch, 
   const n = batch.images.shape[0];
   const chunkSize = Math.min(options.chunkSize ?? n, n);
   const logitScale = parameters.get("logit_scale")! as tf.Scalar;
-  const keyOf = new Map([...parameters].map(([key, v]) => [v.name, key]));
-  const byKey = (named: tf.NamedTensorMap): Map<string, tf.Tensor> => new Map(Object.entries(named).map(([name, g]) => [keyOf.get(name)!, g]));
-  const encoderVariables = [...parameters.values()].filter((v) => v !== logitScale);
-
   if (chunkSize === n) {
+    const keyOf = new Map([...parameters].map(([key, v]) => [v.name, key]));
     let accuracy: tf.Scalar | undefined;
     const { value, grads } = tf.variableGrads(() => {
       const imageFeatures = model.visual.forward(batch.images);
@@ -93,38 +90,83 @@ export function contrastiveGradients(model: ClipModel, batch: ContrastiveBatch, 
       accuracy = tf.keep(contrastiveAccuracy(imageFeatures, textFeatures));
       return contrastiveLoss(imageFeatures, textFeatures, logitScale);
     }, [...parameters.values()]);
-    return { loss: value, accuracy: accuracy!, grads: byKey(grads) };
+    return { loss: value, accuracy: accuracy!, grads: new Map(Object.entries(grads).map(([name, g]) => [keyOf.get(name)!, g])) };
   }
 
   // 1. Embed every chunk without gradients.
-  const starts = Array.from({ length: Math.ceil(n / chunkSize) }, (_, c) => c * chunkSize);
+  const { imageFeatures, textFeatures } = embedWithoutGradients(model, batch, chunkSize);
+  // 2. The loss on the whole batch and its gradients with respect to the embeddings and the scale.
+  const { loss, accuracy, dImages, dTexts, dScale } = embeddingGradients(imageFeatures, textFeatures, logitScale);
+  tf.dispose([imageFeatures, textFeatures]);
+  // 3. Re-embed each chunk with gradients and backpropagate the cached embedding gradients.
+  try {
+    const grads = backpropagateEmbeddingGradients(model, batch, dImages, dTexts, chunkSize);
+    grads.set("logit_scale", dScale);
+    return { loss, accuracy, grads };
+  } catch (error) {
+    tf.dispose([loss, accuracy, dScale]);
+    throw error;
+  } finally {
+    tf.dispose([dImages, dTexts]);
+  }
+}
+
+/** Step 1: image and text features [N, E] of `batch`, embedded `chunkSize` pairs at a time with no gradient tape. */
+export function embedWithoutGradients(model: ClipModel, batch: ContrastiveBatch, chunkSize: number): { imageFeatures: tf.Tensor2D; textFeatures: tf.Tensor2D } {
+  const n = batch.images.shape[0];
   const [imageFeatures, textFeatures] = tf.tidy(() => {
     const images: tf.Tensor2D[] = [];
     const texts: tf.Tensor2D[] = [];
-    for (const start of starts) {
+    for (let start = 0; start < n; start += chunkSize) {
       const size = Math.min(chunkSize, n - start);
       images.push(model.visual.forward(rows(batch.images, start, size)));
       texts.push(model.text.forward(rows(batch.ids, start, size)));
     }
     return [tf.concat(images, 0), tf.concat(texts, 0)] as [tf.Tensor2D, tf.Tensor2D]; // [N, E] each
   });
-  // 2. The loss on the whole batch and its gradients with respect to the embeddings and the scale.
+  return { imageFeatures, textFeatures };
+}
+
+/** Step 2: the loss and accuracy on the whole batch, and ∂L/∂I, ∂L/∂T, ∂L/∂s. All returned tensors are the caller's. */
+export function embeddingGradients(
+  imageFeatures: tf.Tensor2D,
+  textFeatures: tf.Tensor2D,
+  logitScale: tf.Tensor,
+): { loss: tf.Scalar; accuracy: tf.Scalar; dImages: tf.Tensor2D; dTexts: tf.Tensor2D; dScale: tf.Tensor } {
   const lossGrad = tf.valueAndGrads((i: tf.Tensor, t: tf.Tensor, s: tf.Tensor) => contrastiveLoss(i as tf.Tensor2D, t as tf.Tensor2D, s as tf.Scalar));
-  const { value: loss, grads: [dImages, dTexts, dScale] } = lossGrad([imageFeatures, textFeatures, logitScale]);
+  const { value: loss, grads } = lossGrad([imageFeatures, textFeatures, logitScale]);
   const accuracy = contrastiveAccuracy(imageFeatures, textFeatures);
-  tf.dispose([imageFeatures, textFeatures]);
-  // 3. Re-embed each chunk with gradients and backpropagate the cached embedding gradients.
-  const sums = new Map<string, tf.Tensor>([["logit_scale", dScale!]]);
+  return { loss, accuracy, dImages: grads[0] as tf.Tensor2D, dTexts: grads[1] as tf.Tensor2D, dScale: grads[2]! };
+}
+
+/**
+ * Step 3: Σ over chunks of ∂/∂θ [Σ I_c(θ) ⊙ dImages_c + Σ T_c(θ) ⊙ dTexts_c], by checkpoint key, for every encoder
+ * parameter (not logit_scale). dImages, dTexts: [N, E], rows as in `batch`.
+ */
+export function backpropagateEmbeddingGradients(
+  model: ClipModel,
+  batch: ContrastiveBatch,
+  dImages: tf.Tensor2D,
+  dTexts: tf.Tensor2D,
+  chunkSize: number,
+): Map<string, tf.Tensor> {
+  const parameters = trainableParameters(model, "backpropagateEmbeddingGradients");
+  const logitScale = parameters.get("logit_scale");
+  const keyOf = new Map([...parameters].map(([key, v]) => [v.name, key]));
+  const encoderVariables = [...parameters.values()].filter((v) => v !== logitScale);
+  const n = batch.images.shape[0];
+  const sums = new Map<string, tf.Tensor>();
   try {
-    for (const start of starts) {
+    for (let start = 0; start < n; start += chunkSize) {
       const size = Math.min(chunkSize, n - start);
       const { value, grads } = tf.variableGrads(() => {
         const images = model.visual.forward(rows(batch.images, start, size)); // [c, E]
         const texts = model.text.forward(rows(batch.ids, start, size)); // [c, E]
-        return tf.add(tf.sum(tf.mul(images, rows(dImages!, start, size))), tf.sum(tf.mul(texts, rows(dTexts!, start, size)))) as tf.Scalar;
+        return tf.add(tf.sum(tf.mul(images, rows(dImages, start, size))), tf.sum(tf.mul(texts, rows(dTexts, start, size)))) as tf.Scalar;
       }, encoderVariables);
       value.dispose();
-      for (const [key, grad] of byKey(grads)) {
+      for (const [name, grad] of Object.entries(grads)) {
+        const key = keyOf.get(name)!;
         const sum = sums.get(key);
         if (sum === undefined) {
           sums.set(key, grad);
@@ -135,10 +177,9 @@ export function contrastiveGradients(model: ClipModel, batch: ContrastiveBatch, 
       }
     }
   } catch (error) {
-    tf.dispose([loss, accuracy, ...sums.values()]);
+    tf.dispose([...sums.values()]);
     throw error;
-  } finally {
-    tf.dispose([dImages!, dTexts!]);
   }
-  return { loss, accuracy, grads: sums };
+  return sums;
 }
+

@@ -37,20 +37,33 @@ function toCheckpointLayout(key: string, t: tf.Tensor): tf.Tensor {
   return tf.transpose(t, inverse);
 }
 
+type StateDict = Parameters<typeof serializeSafetensors>[0];
+
+/** A trainable model's weights in OpenAI's layout, F32, by checkpoint key (downloads asynchronously; leaves no tensors). */
+async function checkpointLayoutWeights(model: ClipModel, caller: string): Promise<StateDict> {
+  const state: StateDict = {};
+  for (const [key, variable] of trainableParameters(model, caller)) {
+    const stored = toCheckpointLayout(key, variable);
+    try {
+      state[key] = { dtype: "F32", shape: [...stored.shape], data: (await stored.data()) as Float32Array };
+    } finally {
+      stored.dispose();
+    }
+  }
+  return state;
+}
+
+/** A trainable model's weights as a plain CLIP checkpoint (F32, OpenAI layout, config in the metadata), exact. */
+export async function serializeTrainableClip(model: ClipModel): Promise<Uint8Array> {
+  const state = await checkpointLayoutWeights(model, "serializeTrainableClip");
+  return serializeSafetensors(state, { format: "pt", config: JSON.stringify(clipConfigToJson(model.config)) });
+}
+
 /** Weights, optimizer state and position as safetensors bytes (downloads asynchronously; leaves no tensors). */
 export async function serializeTrainingCheckpoint(model: ClipModel, optimizer: AdamW, position: TrainingPosition): Promise<Uint8Array> {
-  const parameters = trainableParameters(model, "serializeTrainingCheckpoint");
-  const state: Parameters<typeof serializeSafetensors>[0] = {};
+  const state = await checkpointLayoutWeights(model, "serializeTrainingCheckpoint");
   const optimizerState = optimizer.exportState();
   try {
-    for (const [key, variable] of parameters) {
-      const stored = toCheckpointLayout(key, variable);
-      try {
-        state[key] = { dtype: "F32", shape: [...stored.shape], data: (await stored.data()) as Float32Array };
-      } finally {
-        stored.dispose();
-      }
-    }
     for (const [name, tensor] of optimizerState) {
       if (name === "step") continue;
       state[`${OPTIMIZER_PREFIX}${name}`] = { dtype: "F32", shape: [...tensor.shape], data: (await tensor.data()) as Float32Array };
