@@ -1,0 +1,121 @@
+/**
+ * What every training script shares: a run directory (runs/<name>/, git-ignored) with the resumable checkpoint, a
+ * JSON-lines log of every step and a PNG plot of the loss; the fastest backend available (the native addon, else
+ * wasm); a progress bar; Ctrl-C (SIGINT/SIGTERM) turned into an AbortSignal so the trainer writes a checkpoint first.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import "@proj/tensor-kernels/register";
+import { SingleBar } from "cli-progress";
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+/** Where the trained weights that ship live. */
+export const MODELS_DIR = join(REPO_ROOT, "models");
+
+export interface RunPaths {
+  dir: string;
+  checkpoint: string;
+  log: string;
+  plot: string;
+}
+
+export function runPaths(name: string): RunPaths {
+  const dir = join(REPO_ROOT, "runs", name);
+  mkdirSync(dir, { recursive: true });
+  return { dir, checkpoint: join(dir, "checkpoint.safetensors"), log: join(dir, "log.jsonl"), plot: join(dir, "loss.png") };
+}
+
+/** The native backend when its addon loads, else wasm; says which. */
+export async function chooseBackend(preferred?: string): Promise<string> {
+  const order = preferred !== undefined ? [preferred] : ["native", "wasm"];
+  for (const name of order) {
+    if (name === "native") {
+      try {
+        const specifier = "@proj/tensor-kernels/native";
+        await import(/* @vite-ignore */ specifier);
+      } catch (error) {
+        console.warn(`native backend unavailable (${(error as Error).message.split("\n")[0]}); using wasm`);
+        continue;
+      }
+    }
+    if (await tf.setBackend(name)) return name;
+  }
+  throw new Error(`no backend of ${order.join(", ")} initialised`);
+}
+
+/** The checkpoint to resume from, unless `fresh`. */
+export function resumeBytes(paths: RunPaths, fresh: boolean): Uint8Array | undefined {
+  if (fresh || !existsSync(paths.checkpoint)) return undefined;
+  const buffer = readFileSync(paths.checkpoint);
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+/** Writes `bytes` atomically (a crash mid-write leaves the previous file). */
+export function writeAtomically(path: string, bytes: Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.tmp`, bytes);
+  renameSync(`${path}.tmp`, path);
+}
+
+export interface LogEntry {
+  step: number;
+  loss: number;
+  [key: string]: number;
+}
+
+export function appendLog(paths: RunPaths, entry: LogEntry): void {
+  appendFileSync(paths.log, `${JSON.stringify({ ...entry, time: Date.now() })}\n`);
+}
+
+/** The loss curve of the whole run (all resumed parts), raw and smoothed, log scale, as a PNG (via SVG and resvg). */
+export async function writeLossPlot(paths: RunPaths, title: string): Promise<void> {
+  if (!existsSync(paths.log)) return;
+  const entries = readFileSync(paths.log, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line) as LogEntry);
+  if (entries.length < 2) return;
+  const width = 800, height = 400, margin = 50;
+  const steps = entries.map((e) => e.step);
+  const logs = entries.map((e) => Math.log10(Math.max(e.loss, 1e-8)));
+  const [x0, x1] = [Math.min(...steps), Math.max(...steps)];
+  const [y0, y1] = [Math.floor(Math.min(...logs) * 4) / 4, Math.ceil(Math.max(...logs) * 4) / 4 || 1];
+  const sx = (s: number) => margin + ((s - x0) / Math.max(1, x1 - x0)) * (width - 2 * margin);
+  const sy = (v: number) => height - margin - ((v - y0) / Math.max(1e-9, y1 - y0)) * (height - 2 * margin);
+  let smooth = logs[0]!;
+  const smoothed = logs.map((v) => (smooth = 0.98 * smooth + 0.02 * v));
+  const line = (values: number[]) => values.map((v, i) => `${sx(steps[i]!).toFixed(1)},${sy(v).toFixed(1)}`).join(" ");
+  const ticks: string[] = [];
+  for (let v = y0; v <= y1 + 1e-9; v += 0.25) {
+    ticks.push(`<line x1="${margin}" x2="${width - margin}" y1="${sy(v)}" y2="${sy(v)}" stroke="#ddd"/><text x="4" y="${sy(v) + 4}" font-size="11">${(10 ** v).toPrecision(2)}</text>`);
+  }
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="white"/>${ticks.join("")}
+<polyline fill="none" stroke="#9bd" stroke-width="1" points="${line(logs)}"/><polyline fill="none" stroke="#036" stroke-width="2" points="${line(smoothed)}"/>
+<text x="${margin}" y="20" font-size="14">${title}: loss (log scale) over steps ${x0}–${x1}</text><text x="${width - margin - 40}" y="${height - 15}" font-size="11">step</text></svg>`;
+  const { Resvg } = await import("@resvg/resvg-js");
+  writeFileSync(paths.plot, new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng());
+}
+
+/** An AbortController that SIGINT / SIGTERM abort (the trainer then writes its checkpoint and stops). */
+export function abortOnSignals(): AbortController {
+  const controller = new AbortController();
+  const stop = (signal: string) => {
+    if (controller.signal.aborted) process.exit(130);
+    console.log(`\n${signal}: stopping after this step and writing a checkpoint (again to quit at once)`);
+    controller.abort();
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  return controller;
+}
+
+export function progressBar(title: string, total: number, start: number): SingleBar {
+  const bar = new SingleBar({
+    format: `${title} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | eta {eta_formatted}`,
+    hideCursor: true,
+    noTTYOutput: true,
+    notTTYSchedule: 10_000,
+  });
+  bar.start(total, start, { loss: "—", rate: "—" });
+  return bar;
+}
