@@ -3,12 +3,12 @@
 //   S [Tq, Tk] = q kᵀ (transposed-B GEMM),  S = scale·S + mask, −∞ above the diagonal when causal,
 //   P = softmax(S) row by row (a row of all −∞ gives zeros),  out [Tq, D] = P v.
 //
-// S lives in the thread's work scratch (Tq·Tk floats). Reference: attentionReference in src/ops/attention.ts.
+// S lives in the thread's work scratch (Tq·Tk floats); the softmax is elementwise.cc's, vectorised per ISA. Reference: attentionReference in src/ops/attention.ts.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "activation.h"
+#include "elementwise.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "thread-pool.h"
@@ -49,25 +49,19 @@ void attention_forward(const AttentionShape& s, const float* q, const float* k, 
     for (int i = 0; i < tq; i++) {
       float* row = scores + static_cast<int64_t>(i) * tk;
       const int live = s.causal ? std::min(tk, i + 1) : tk;
-      float row_max = kNegInf;
-      for (int j = 0; j < live; j++) {
-        float x = row[j] * s.scale;
-        if (mask_head != nullptr) x += mask_head[i * s.mask_strides[2] + j * s.mask_strides[3]];
-        row[j] = x;
-        row_max = std::max(row_max, x);
+      if (mask_head == nullptr) {
+        for (int j = 0; j < live; j++) row[j] *= s.scale;
+      } else {
+        const float* m = mask_head + i * s.mask_strides[2];
+        for (int j = 0; j < live; j++) row[j] = row[j] * s.scale + m[j * s.mask_strides[3]];
       }
+      float row_max = kNegInf;
+      for (int j = 0; j < live; j++) row_max = std::max(row_max, row[j]);
       if (row_max == kNegInf) {  // every key dropped: zeros
         std::fill(row, row + tk, 0.0f);
         continue;
       }
-      float sum = 0;
-      for (int j = 0; j < live; j++) {
-        const float e = fast_exp(row[j] - row_max);
-        row[j] = e;
-        sum += e;
-      }
-      const float inv = 1.0f / sum;
-      for (int j = 0; j < live; j++) row[j] *= inv;
+      softmax_row(row, live);
       std::fill(row + live, row + tk, 0.0f);
     }
     Gemm o;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "activation.h"
+#include "elementwise.h"
 #include "kernels.h"
 #include "thread-pool.h"
 
@@ -105,7 +106,7 @@ void group_norm(const float* x, const float* gamma, const float* beta, float* ou
       const float* xr = x + (n * pixels + p) * channels;
       float* yr = out + (n * pixels + p) * channels;
       for (int c = 0; c < channels; c++) yr[c] = ((xr[c] - hi[c]) - lo[c]) * sc[c] + beta[c];
-      if (silu) activate_row_t<kActSilu>(yr, nullptr, channels, 0);
+      if (silu) activate_rows(yr, channels, 1, channels, nullptr, kActSilu, 0);
     }
   };
   const int tasks = static_cast<int>(samples * blocks);
