@@ -276,8 +276,9 @@ void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool para
   for (int jc = 0; jc < p.n; jc += nc_max) {
     const int nc = std::min(nc_max, p.n - jc);
     const int panels = ceil_div(nc, nr);
-    // Split the N panels too when there are too few row blocks to keep every thread busy.
-    const int chunks = threads == 1 ? 1 : std::min(panels, ceil_div(2 * threads, m_blocks));
+    // Split the N panels too when there are too few row blocks for ≥ 4 tasks per thread (dynamic claiming then
+    // balances the load; each extra chunk repacks its A block, a small cost next to its products).
+    const int chunks = threads == 1 ? 1 : std::min(panels, ceil_div(4 * threads, m_blocks));
     for (int pc = 0; pc < p.k; pc += kc_max) {
       const int kc = std::min(kc_max, p.k - pc);
       auto pack = [&](int panel, int) { pack_b_panel(p, b, jc, nc, pc, kc, nr, panel, packed_b); };
