@@ -43,11 +43,17 @@ export type { ResnetBlockConfig } from "./resnet-block.js";
 export { AttentionBlock } from "./attention-block.js";
 export type { AttentionBlockConfig, AttentionContext } from "./attention-block.js";
 export { timestepEmbedding } from "./timestep-embedding.js";
-export { augmentLowRes, downsampleImages } from "./upsampler.js";
+export { augmentLowRes, downsampleImages, gaussianKernel1d, randomCrops } from "./upsampler.js";
 export type { AugmentLowResOptions } from "./upsampler.js";
-export { dropConditioning } from "./conditioning.js";
-export { Module, ModuleCheckpointError, loadModuleWeights, moduleToSafetensors } from "./module.js";
-export type { SaveOptions } from "./module.js";
+export { dropConditioning, replaceDropped } from "./conditioning.js";
+export { upsampleNearest2x } from "./unet.js";
+
+// Building blocks for custom modules (trainable, checkpoint-key parameter paths)
+export { Module, ModuleCheckpointError, loadModuleWeights, moduleToSafetensors, parameter } from "./module.js";
+export type { InitialiseOptions, ParameterInit, SaveOptions } from "./module.js";
+export { Conv2d, GroupNorm, LayerNorm, Linear } from "./layers.js";
+export type { Conv2dOptions, LinearOptions } from "./layers.js";
+export { Mlp, MultiheadAttention, ResidualAttentionBlock } from "./transformer.js";
 
 // Noise schedules and schedulers (diffusers' names and numbers)
 export { DDPMScheduler, DDPM_SCHEDULER_DEFAULTS, VARIANCE_TYPES } from "./ddpm-scheduler.js";

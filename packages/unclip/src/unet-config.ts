@@ -72,7 +72,7 @@ export const TINY_DECODER: Readonly<UNetConfig> = freezeConfig({
   contextDim: 16,
   textTokenDim: 0,
   maxTextTokens: 77,
-  predictionType: "epsilon",
+  predictionType: "v_prediction",
 });
 
 /**
@@ -121,7 +121,7 @@ export const TINY_UPSAMPLER: Readonly<UNetConfig> = freezeConfig({
   contextDim: 0,
   textTokenDim: 0,
   maxTextTokens: 77,
-  predictionType: "epsilon",
+  predictionType: "v_prediction",
 });
 
 /**
