@@ -113,7 +113,11 @@ describe("trainClip", () => {
     try {
       const model = newModel();
       await trainClip({ model, batches: pairsFrom, steps: 2, learningRate: 1e-3, checkpoint: { path, every: 1 } });
-      const again = await trainClip({ model, batches: pairsFrom, steps: 3, learningRate: 1e-3, checkpoint: { path, every: 1 } });
+      // Caption strings go through `tokenize` (here the test's word-level vocabulary).
+      const strings = (function* () {
+        for (let s = 0; ; s++) yield { images: syntheticPairs(s, 8, JITTER).images, captions: syntheticPairs(s, 8, JITTER).captions };
+      })();
+      const again = await trainClip({ model, batches: strings, steps: 3, learningRate: 1e-3, tokenize: tokenizeCaptions, checkpoint: { path, every: 1 } });
       expect(again).toMatchObject({ resumedFrom: 2, step: 3 });
       model.dispose();
     } finally {
