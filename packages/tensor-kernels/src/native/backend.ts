@@ -5,10 +5,10 @@
  * backends as with any backend.
  *
  * Kernel configs are copied when the backend is first created, i.e. after `@tensorflow/tfjs-backend-wasm` and
- * our `register` entry have registered theirs.
+ * our `register` entry have registered theirs (the `native` entry imports `register` first; this module does not,
+ * so that the test harness can add the backend beside whichever copy of `register` a package's code loaded).
  */
 import { findBackendFactory, getKernel, getKernelsForBackend, registerBackend, registerKernel } from "@tensorflow/tfjs-core";
-import { registerWasmGapKernels } from "../kernels/wasm/gap-kernels.js";
 import { loadNativeAddon } from "./addon.js";
 import { NATIVE_BACKEND, NATIVE_KERNEL_CONFIGS, saveWasmOriginal } from "./kernels.js";
 
@@ -17,9 +17,11 @@ export const NATIVE_PRIORITY = 3;
 
 const WASM_PACKAGE = "@tensorflow/tfjs-backend-wasm";
 
-/** Registers the native kernels, then every wasm kernel that `native` has no kernel for. Idempotent. */
+/**
+ * Registers the native kernels, then every wasm kernel that `native` has no kernel for (wasm's own and those our
+ * `register` entry added for wasm: our fused ops' gradients, UnsortedSegmentSum). Idempotent.
+ */
 export function installNativeKernels(): void {
-  registerWasmGapKernels();
   for (const config of NATIVE_KERNEL_CONFIGS) {
     saveWasmOriginal(config.kernelName);
     if (getKernel(config.kernelName, NATIVE_BACKEND) == null) registerKernel(config);

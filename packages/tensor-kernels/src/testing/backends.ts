@@ -8,7 +8,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { nativeAvailable, nativeUnavailableReason } from "../native/index.js";
+// The backend alone, not the `native` entry: that would also run this copy of `register`, and a package whose code
+// loads the published `register` (clip) would then have our kernels registered twice.
+import { nativeUnavailableReason } from "../native/addon.js";
+import { registerNativeBackend } from "../native/backend.js";
+
+const nativeAvailable = registerNativeBackend();
 
 export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
 
