@@ -7,6 +7,11 @@
  * machine's fp32 FMA peak measured by a tiny native loop (one thread, register-only FMAs, the ISA in use).
  * Before timing, each native variant is checked against the cpu backend.
  *
+ * Section `train` (when the native addon is built): one SGD step (forward, tf.grads, update) of a small conv net
+ * in the style of the unCLIP U-Net — 3×3 convs with groupNorm+SiLU at 32×32 and 16×16, self-attention over the
+ * 16×16 tokens, a linear head — on `native` and on `wasm`, interleaved; ms per step and the speed-up. (The unCLIP
+ * small preset itself lives in @proj/unclip, which this package cannot import.)
+ *
  * Section `ops`:
  * per op, backend and shape: median time of the fused op and of the plain tfjs composition measured in the same
  * run, achieved GB/s (memory-bound ops) or GFLOP/s (matmul-like ops), and the ratio composition/fused (> 1 means
@@ -24,10 +29,12 @@ import { measureFmaPeak, nativeAvailable, nativeIsa, nativeThreads, nativeUnavai
 const { values } = parseArgs({
   options: {
     backends: { type: "string", default: "native,wasm,webgpu" },
-    sections: { type: "string", default: "gemm,ops" },
+    sections: { type: "string", default: "gemm,train,ops" },
     "gemm-sizes": { type: "string", default: "256,512,1024" },
     runs: { type: "string", default: "7" },
     quick: { type: "boolean", default: false },
+    /** Print the kernels that dominate the native training step. */
+    profile: { type: "boolean", default: false },
     /** Calls per timing sample on webgpu (one readback per sample). */
     reps: { type: "string", default: "20" },
   },
@@ -219,7 +226,85 @@ function printTable(table: string[][]): void {
   for (const r of table.slice(1)) console.log(line(r));
 }
 
+/** ms per training step of the small conv net on native and wasm (interleaved), and the speed-up. */
+async function trainSection(): Promise<void> {
+  if (!nativeAvailable) return;
+  const batch = 16;
+  const make = () => ({
+    x: randomTensor([batch, 32, 32, 3], 51),
+    target: randomTensor([batch, 10], 52),
+    params: [
+      randomTensor([3, 3, 3, 32], 53, 0.3), // conv in
+      randomTensor([32], 54, 0.1, 1), randomTensor([32], 55, 0.1), // groupNorm 1
+      randomTensor([3, 3, 32, 64], 56, 0.06), // conv down (stride 2)
+      randomTensor([64], 57, 0.1, 1), randomTensor([64], 58, 0.1), // groupNorm 2
+      randomTensor([64, 192], 59, 0.1), // q|k|v
+      randomTensor([64, 64], 60, 0.1), // attention out
+      randomTensor([64, 10], 61, 0.1), randomTensor([10], 62, 0.1), // head
+    ],
+  });
+  const step = (x: tf.Tensor, target: tf.Tensor, params: tf.Tensor[]) =>
+    tf.tidy(() => {
+      const loss = (...p: tf.Tensor[]) => {
+        const [w1, g1, b1, w2, g2, b2, wqkv, wo, wh, bh] = p as [tf.Tensor4D, tf.Tensor, tf.Tensor, tf.Tensor4D, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        let h = kernels.groupNorm(tf.conv2d(x as tf.Tensor4D, w1, 1, "same"), g1, b1, { groups: 8, activation: "silu" }); // [B, 32, 32, 32]
+        h = kernels.groupNorm(tf.conv2d(h as tf.Tensor4D, w2, 2, "same"), g2, b2, { groups: 8, activation: "silu" }); // [B, 16, 16, 64]
+        const tokens = tf.reshape(h, [batch, 256, 64]);
+        // 4 heads of 16; rank ≤ 4 throughout (wasm's rank-5 Slice and Transpose are slow).
+        const [q, k, v] = tf.split(kernels.linear(tokens, wqkv), 3, 2).map((t) => tf.transpose(tf.reshape(t, [batch, 256, 4, 16]), [0, 2, 1, 3]));
+        const a = tf.reshape(tf.transpose(kernels.attention(q!, k!, v!), [0, 2, 1, 3]), [batch, 256, 64]);
+        const pooled = tf.mean(tf.add(tokens, kernels.linear(a, wo)), 1); // [B, 64]
+        return tf.mean(tf.square(tf.sub(kernels.linear(pooled, wh, bh), target))) as tf.Scalar;
+      };
+      const grads = tf.grads(loss)(params);
+      return params.map((p, i) => tf.sub(p, tf.mul(grads[i]!, 0.01)));
+    });
+  const n = quick ? Math.min(runs, 3) : runs;
+  const names = ["native", "wasm"];
+  const state = new Map<string, ReturnType<typeof make>>();
+  for (const name of names) {
+    await tf.setBackend(name);
+    state.set(name, make());
+  }
+  const samples: number[][] = names.map(() => []);
+  for (let i = 0; i < n + 1; i++) {
+    for (const [j, name] of names.entries()) {
+      await tf.setBackend(name);
+      const s = state.get(name)!;
+      const t0 = performance.now();
+      const next = step(s.x, s.target, s.params);
+      next[0]!.dataSync();
+      const dt = performance.now() - t0;
+      tf.dispose(s.params);
+      s.params = next;
+      if (i >= 1) samples[j]!.push(dt);
+    }
+  }
+  for (const name of names) {
+    await tf.setBackend(name);
+    const s = state.get(name)!;
+    tf.dispose([s.x, s.target, ...s.params]);
+  }
+  if (values.profile) {
+    await tf.setBackend("native");
+    const s = make();
+    const info = await tf.profile(() => tf.dispose(step(s.x, s.target, s.params)));
+    const byKernel = new Map<string, number>();
+    for (const k of info.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
+    const top = [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 12);
+    console.log(`native training step, kernels by time: ${top.map(([k, ms]) => `${k} ${ms.toFixed(0)} ms`).join(", ")}`);
+    tf.dispose([s.x, s.target, ...s.params]);
+  }
+  const [nativeMs, wasmMs] = samples.map((xs) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!) as [number, number];
+  printTable([
+    ["training step (batch 16, 32×32 conv net + attention)", "native ms", "wasm ms", "speed-up"],
+    ["SGD step: forward, tf.grads, update", nativeMs.toFixed(1), wasmMs.toFixed(1), `${(wasmMs / nativeMs).toFixed(2)}×`],
+  ]);
+  console.log(`\ntraining: median of ${n} interleaved steps after 1 warm-up; native with ${nativeThreads()} threads.\n`);
+}
+
 if (sections.includes("gemm") && wanted.includes("native") && wanted.includes("wasm")) await gemmSection();
+if (sections.includes("train") && wanted.includes("native") && wanted.includes("wasm")) await trainSection();
 if (!sections.includes("ops")) process.exit(0);
 
 const adapterInfo = wanted.includes("webgpu")
