@@ -148,6 +148,16 @@ napi_value GroupNorm_(napi_env env, napi_callback_info info) {
   });
 }
 
+// groupNormGrad(mem, x, gamma, beta, dy, dx, dgamma, dbeta, samples, pixels, channels, groups, epsilon, silu)
+napi_value GroupNormGrad_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  return guarded(env, [&] {
+    group_norm_grad(args.floats(1), args.floats(2), args.floats(3), args.floats(4), args.floats(5), args.floats(6),
+                    args.floats(7), args.i32(8), args.integer(9), args.i32(10), args.i32(11),
+                    static_cast<float>(args.number(12)), args.flag(13));
+  });
+}
+
 // attention(mem, q, k, v, mask, out, batch, heads, queries, keys, headSize, scale, causal, ms0, ms1, ms2, ms3)
 napi_value Attention_(napi_env env, napi_callback_info info) {
   Args args(env, info, true);
@@ -199,6 +209,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2d", nullptr, Conv2d_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNorm", nullptr, LayerNorm_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"groupNorm", nullptr, GroupNorm_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"groupNormGrad", nullptr, GroupNormGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, Attention_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads_, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -26,6 +26,10 @@ void layer_norm(const float* x, const float* gamma, const float* beta, float* ou
 void group_norm(const float* x, const float* gamma, const float* beta, float* out, int samples, int64_t pixels,
                 int channels, int groups, float epsilon, bool silu);
 
+// Its gradient: dx, dgamma [C], dbeta [C] from dy (through the SiLU when `silu`); statistics recomputed.
+void group_norm_grad(const float* x, const float* gamma, const float* beta, const float* dy, float* dx, float* dgamma,
+                     float* dbeta, int samples, int64_t pixels, int channels, int groups, float epsilon, bool silu);
+
 struct AttentionShape {
   int batch, heads, queries, keys, head_size;
   float scale;

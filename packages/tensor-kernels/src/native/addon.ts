@@ -33,6 +33,7 @@ interface RawAddon {
   conv2d(...args: number[] | [ArrayBuffer, ...number[]]): void;
   layerNorm(...args: number[] | [ArrayBuffer, ...number[]]): void;
   groupNorm(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  groupNormGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
   attention(...args: number[] | [ArrayBuffer, ...number[]]): void;
   setThreads(threads: number): number;
   threads(): number;
@@ -301,6 +302,29 @@ export function nativeGroupNorm(
   const beta = assertSpan(kernel, "beta", memory, o.beta, channels);
   const out = assertSpan(kernel, "out", memory, o.out, size);
   requireAddon().groupNorm(memory, x, gamma, beta, out, samples, pixels, channels, groups, assertFiniteNumber(kernel, "epsilon", o.epsilon), +o.silu);
+}
+
+/** groupNorm's gradient: dx [samples, pixels, channels], dgamma and dbeta [channels] from dy (through SiLU if `silu`). */
+export function nativeGroupNormGrad(
+  memory: ArrayBuffer,
+  o: {
+    x: number; gamma: number; beta: number; dy: number; dx: number; dgamma: number; dbeta: number;
+    samples: number; pixels: number; channels: number; groups: number; epsilon: number; silu: boolean;
+  },
+): void {
+  const kernel = "native groupNormGrad";
+  assertMemory(kernel, memory);
+  const samples = assertCount(kernel, "samples", o.samples);
+  const pixels = assertCount(kernel, "pixels", o.pixels);
+  const channels = assertCount(kernel, "channels", o.channels, 1);
+  const groups = assertCount(kernel, "groups", o.groups, 1);
+  if (channels % groups !== 0) throw new RangeError(`${kernel}: channels (${channels}) must be a multiple of groups (${groups})`);
+  const size = samples * pixels * channels;
+  const spans = (["x", "dy", "dx"] as const).map((name) => assertSpan(kernel, name, memory, o[name], size));
+  const perChannel = (["gamma", "beta", "dgamma", "dbeta"] as const).map((name) => assertSpan(kernel, name, memory, o[name], channels));
+  const [x, dy, dx] = spans as [number, number, number];
+  const [gamma, beta, dgamma, dbeta] = perChannel as [number, number, number, number];
+  requireAddon().groupNormGrad(memory, x, gamma, beta, dy, dx, dgamma, dbeta, samples, pixels, channels, groups, assertFiniteNumber(kernel, "epsilon", o.epsilon), +o.silu);
 }
 
 /** Scaled dot-product attention forward: q [B, H, Tq, D], k and v [B, H, Tk, D], mask read through `maskStrides`. */

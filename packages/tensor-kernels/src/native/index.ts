@@ -22,6 +22,7 @@ export {
   nativeConv2d,
   nativeGemm,
   nativeGroupNorm,
+  nativeGroupNormGrad,
   nativeIsa,
   nativeLayerNorm,
   nativeThreads,

@@ -7,7 +7,7 @@
  *   Conv2D, FusedConv2D,             im2col + native GEMM (NHWC float32; anything else goes to wasm's kernel);
  *   Conv2DBackpropInput,             FusedConv2D's bias [Cout] and activation run in the GEMM epilogue (prelu and
  *   Conv2DBackpropFilter             other bias shapes: wasm's kernel)
- *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjLayerNorm, ProjGroupNorm    our fused ops
+ *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjLayerNorm, ProjGroupNorm(Grad)    our fused ops
  *
  * Each kernel makes its inputs resident on the heap first (that may allocate), then allocates its output, then
  * takes the heap's buffer (an allocation may have grown and replaced it) and calls the addon through the checked
@@ -38,10 +38,11 @@ import type {
 } from "@tensorflow/tfjs-core";
 import { Attention, MaskedAttention, maskStrides, type AttentionAttrs } from "../ops/attention.js";
 import { GroupNorm, type GroupNormAttrs } from "../ops/group-norm.js";
+import { GroupNormGrad } from "../ops/group-norm-grad.js";
 import { LayerNorm, type LayerNormAttrs } from "../ops/layer-norm.js";
 import { Linear, LinearNoBias, linearSizes, type LinearAttrs } from "../ops/linear.js";
 import { makeResident, type WasmBackend } from "../kernels/wasm/wasm-heap.js";
-import { nativeAttention, nativeConv2d, nativeGemm, nativeGroupNorm, nativeLayerNorm, type NativeActivation, type NativeConvGeometry } from "./addon.js";
+import { nativeAttention, nativeConv2d, nativeGemm, nativeGroupNorm, nativeGroupNormGrad, nativeLayerNorm, type NativeActivation, type NativeConvGeometry } from "./addon.js";
 
 export const NATIVE_BACKEND = "native";
 
@@ -404,6 +405,36 @@ const groupNorm: KernelFunc = ({ inputs, backend, attrs }) => {
   return out;
 };
 
+const groupNormGrad: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { dy, x, gamma, beta } = inputs as { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+  const { groups, epsilon, activation } = attrs as unknown as GroupNormAttrs;
+  assertFloat32(GroupNormGrad, { dy, x, gamma, beta });
+  assertShapeIs(GroupNormGrad, "dy", dy, x.shape);
+  const samples = x.shape[0]!;
+  const channels = x.shape[x.shape.length - 1]!;
+  const native = host(backend);
+  makeResident(native, dy, x, gamma, beta);
+  const dx = native.makeOutput(x.shape.slice(), "float32");
+  const dgamma = native.makeOutput([channels], "float32");
+  const dbeta = native.makeOutput([channels], "float32");
+  nativeGroupNormGrad(heap(native), {
+    x: at(native, x),
+    gamma: at(native, gamma),
+    beta: at(native, beta),
+    dy: at(native, dy),
+    dx: at(native, dx),
+    dgamma: at(native, dgamma),
+    dbeta: at(native, dbeta),
+    samples,
+    pixels: samples === 0 ? 0 : util.sizeFromShape(x.shape) / (samples * channels),
+    channels,
+    groups,
+    epsilon,
+    silu: activation === "silu",
+  });
+  return [dx, dgamma, dbeta];
+};
+
 /** The kernels the native backend runs in the addon (every other kernel is wasm's, registered for `native`). */
 export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(BatchMatMul, batchMatMul),
@@ -418,4 +449,5 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(MaskedAttention, attention),
   nativeConfig(LayerNorm, layerNorm),
   nativeConfig(GroupNorm, groupNorm),
+  nativeConfig(GroupNormGrad, groupNormGrad),
 ];
