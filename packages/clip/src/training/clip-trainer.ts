@@ -144,6 +144,10 @@ function checkpointStore(checkpoint: TrainClipCheckpoint): CheckpointStore {
 function checkOptions(options: TrainClipOptions): void {
   const { steps, learningRate, chunkSize, maxGradNorm } = options;
   trainableParameters(options.model, "trainClip");
+  if (tf.getGradient(tf.Add) === undefined) {
+    // tfjs-core's Node bundle registers no op gradients; @tensorflow/tfjs's bundle (and tfjs-core's ESM build) do.
+    throw new Error('trainClip: no op gradients are registered (e.g. for Add): import "@tensorflow/tfjs" before training');
+  }
   if (!(Number.isInteger(steps) && steps >= 0)) throw new RangeError(`trainClip: steps must be an integer ≥ 0, got ${steps}`);
   if (typeof learningRate !== "function" && !(Number.isFinite(learningRate) && learningRate >= 0)) {
     throw new RangeError(`trainClip: learningRate must be a number ≥ 0 or a function of the step, got ${learningRate}`);
