@@ -30,6 +30,9 @@ enum Activation : int {
 #define PROJ_INLINE inline __attribute__((always_inline))
 
 PROJ_INLINE float fast_exp(float x) {
+  // Below −87.3 the result would be denormal: 0 (so exp(−∞) = 0); above 88.7 it overflows: +∞. NaN stays NaN.
+  const float underflow = x < -87.3f ? 0.0f : 1.0f;
+  const float overflow = x > 88.7f ? __builtin_inff() : 1.0f;
   x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
   // Round to nearest with the 1.5·2²³ trick (no floor call, so it vectorises without SSE4.1).
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -45,7 +48,7 @@ PROJ_INLINE float fast_exp(float x) {
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return p * scale * underflow * overflow;
 }
 
 PROJ_INLINE float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }

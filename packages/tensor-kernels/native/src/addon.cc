@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 
+#include "elementwise.h"
 #include "gemm.h"
 #include "isa.h"
 #include "kernels.h"
@@ -148,6 +149,12 @@ napi_value GroupNorm_(napi_env env, napi_callback_info info) {
   });
 }
 
+// exp(mem, x, y, n)
+napi_value Exp_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  return guarded(env, [&] { exp_array(args.floats(1), args.floats(2), args.integer(3)); });
+}
+
 // groupNormGrad(mem, x, gamma, beta, dy, dx, dgamma, dbeta, samples, pixels, channels, groups, epsilon, silu)
 napi_value GroupNormGrad_(napi_env env, napi_callback_info info) {
   Args args(env, info, true);
@@ -209,6 +216,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2d", nullptr, Conv2d_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNorm", nullptr, LayerNorm_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"groupNorm", nullptr, GroupNorm_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"exp", nullptr, Exp_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"groupNormGrad", nullptr, GroupNormGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, Attention_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads_, nullptr, nullptr, nullptr, napi_default, nullptr},

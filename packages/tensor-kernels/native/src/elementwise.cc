@@ -1,7 +1,10 @@
 #include "elementwise.h"
 
+#include <algorithm>
+
 #include "activation.h"
 #include "isa.h"
+#include "thread-pool.h"
 
 namespace projnative {
 
@@ -45,16 +48,23 @@ PROJ_INLINE void activate_impl(float* y, int64_t ld, int rows, int cols, const f
   for (int r = 0; r < rows; r++) activate_row(y + r * ld, bias, cols, act, alpha);
 }
 
+PROJ_INLINE void exp_impl(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = fast_exp(x[i]);
+}
+
+void exp_scalar(const float* x, float* y, int64_t n) { exp_impl(x, y, n); }
 void softmax_scalar(float* x, int n) { softmax_impl(x, n); }
 void activate_scalar(float* y, int64_t ld, int rows, int cols, const float* bias, int act, float alpha) {
   activate_impl(y, ld, rows, cols, bias, act, alpha);
 }
 
 #if PROJ_X86
+PROJ_TARGET_AVX2 void exp_avx2(const float* x, float* y, int64_t n) { exp_impl(x, y, n); }
 PROJ_TARGET_AVX2 void softmax_avx2(float* x, int n) { softmax_impl(x, n); }
 PROJ_TARGET_AVX2 void activate_avx2(float* y, int64_t ld, int rows, int cols, const float* bias, int act, float alpha) {
   activate_impl(y, ld, rows, cols, bias, act, alpha);
 }
+PROJ_TARGET_AVX512 void exp_avx512(const float* x, float* y, int64_t n) { exp_impl(x, y, n); }
 PROJ_TARGET_AVX512 void softmax_avx512(float* x, int n) { softmax_impl(x, n); }
 PROJ_TARGET_AVX512 void activate_avx512(float* y, int64_t ld, int rows, int cols, const float* bias, int act,
                                         float alpha) {
@@ -71,6 +81,22 @@ void activate_rows(float* y, int64_t ld, int rows, int cols, const float* bias, 
     case Isa::kAvx2: return activate_avx2(y, ld, rows, cols, bias, act, alpha);
 #endif
     default: return activate_scalar(y, ld, rows, cols, bias, act, alpha);
+  }
+}
+
+void exp_array(const float* x, float* y, int64_t n) {
+  auto fn = exp_scalar;
+#if PROJ_X86
+  if (current_isa() == Isa::kAvx512) fn = exp_avx512;
+  if (current_isa() == Isa::kAvx2) fn = exp_avx2;
+#endif
+  constexpr int64_t kChunk = 1 << 15;
+  const int chunks = static_cast<int>((n + kChunk - 1) / kChunk);
+  auto body = [&](int i, int) { fn(x + i * kChunk, y + i * kChunk, std::min(kChunk, n - i * kChunk)); };
+  if (chunks > 1) {
+    ThreadPool::instance().run(chunks, body);
+  } else if (n > 0) {
+    body(0, 0);
   }
 }
 

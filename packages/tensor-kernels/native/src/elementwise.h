@@ -15,6 +15,9 @@ namespace projnative {
 // y[r·ld + j] = act(y[r·ld + j] + bias[j]) for r < rows, j < cols (bias may be null).
 void activate_rows(float* y, int64_t ld, int rows, int cols, const float* bias, int act, float alpha);
 
+// y[i] = exp(x[i]) for i < n (y may be x). Parallel over chunks for large n.
+void exp_array(const float* x, float* y, int64_t n);
+
 // x[0..n) ← softmax(x[0..n)) in place; x must hold at least one finite value.
 void softmax_row(float* x, int n);
 

@@ -34,6 +34,7 @@ interface RawAddon {
   layerNorm(...args: number[] | [ArrayBuffer, ...number[]]): void;
   groupNorm(...args: number[] | [ArrayBuffer, ...number[]]): void;
   groupNormGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  exp(...args: number[] | [ArrayBuffer, ...number[]]): void;
   attention(...args: number[] | [ArrayBuffer, ...number[]]): void;
   setThreads(threads: number): number;
   threads(): number;
@@ -302,6 +303,16 @@ export function nativeGroupNorm(
   const beta = assertSpan(kernel, "beta", memory, o.beta, channels);
   const out = assertSpan(kernel, "out", memory, o.out, size);
   requireAddon().groupNorm(memory, x, gamma, beta, out, samples, pixels, channels, groups, assertFiniteNumber(kernel, "epsilon", o.epsilon), +o.silu);
+}
+
+/** y = exp(x) elementwise over `size` floats (≈ 1 ulp; exp(x) = 0 below −87.3, where float32 goes denormal). */
+export function nativeExp(memory: ArrayBuffer, o: { x: number; y: number; size: number }): void {
+  const kernel = "native exp";
+  assertMemory(kernel, memory);
+  const size = assertCount(kernel, "size", o.size);
+  const x = assertSpan(kernel, "x", memory, o.x, size);
+  const y = assertSpan(kernel, "y", memory, o.y, size);
+  requireAddon().exp(memory, x, y, size);
 }
 
 /** groupNorm's gradient: dx [samples, pixels, channels], dgamma and dbeta [channels] from dy (through SiLU if `silu`). */

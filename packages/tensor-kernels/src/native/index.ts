@@ -20,6 +20,7 @@ export {
   measureFmaPeak,
   nativeAttention,
   nativeConv2d,
+  nativeExp,
   nativeGemm,
   nativeGroupNorm,
   nativeGroupNormGrad,

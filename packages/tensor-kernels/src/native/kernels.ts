@@ -7,6 +7,7 @@
  *   Conv2D, FusedConv2D,             im2col + native GEMM (NHWC float32; anything else goes to wasm's kernel);
  *   Conv2DBackpropInput,             FusedConv2D's bias [Cout] and activation run in the GEMM epilogue (prelu and
  *   Conv2DBackpropFilter             other bias shapes: wasm's kernel)
+ *   Exp                              vectorised polynomial (wasm's is a scalar loop; attention's gradient uses it)
  *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjLayerNorm, ProjGroupNorm(Grad)    our fused ops
  *
  * Each kernel makes its inputs resident on the heap first (that may allocate), then allocates its output, then
@@ -20,6 +21,7 @@ import {
   Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
+  Exp,
   FusedConv2D,
   getKernel,
   util,
@@ -42,7 +44,7 @@ import { GroupNormGrad } from "../ops/group-norm-grad.js";
 import { LayerNorm, type LayerNormAttrs } from "../ops/layer-norm.js";
 import { Linear, LinearNoBias, linearSizes, type LinearAttrs } from "../ops/linear.js";
 import { makeResident, type WasmBackend } from "../kernels/wasm/wasm-heap.js";
-import { nativeAttention, nativeConv2d, nativeGemm, nativeGroupNorm, nativeGroupNormGrad, nativeLayerNorm, type NativeActivation, type NativeConvGeometry } from "./addon.js";
+import { nativeAttention, nativeConv2d, nativeExp, nativeGemm, nativeGroupNorm, nativeGroupNormGrad, nativeLayerNorm, type NativeActivation, type NativeConvGeometry } from "./addon.js";
 
 export const NATIVE_BACKEND = "native";
 
@@ -405,6 +407,16 @@ const groupNorm: KernelFunc = ({ inputs, backend, attrs }) => {
   return out;
 };
 
+const exp: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x } = inputs as { x: TensorInfo };
+  const native = host(backend);
+  if (x.dtype !== "float32") return runWasm(Exp, native, { x }, attrs ?? {});
+  makeResident(native, x);
+  const y = native.makeOutput(x.shape.slice(), "float32");
+  nativeExp(heap(native), { x: at(native, x), y: at(native, y), size: util.sizeFromShape(x.shape) });
+  return y;
+};
+
 const groupNormGrad: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, x, gamma, beta } = inputs as { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
   const { groups, epsilon, activation } = attrs as unknown as GroupNormAttrs;
@@ -443,6 +455,7 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(FusedConv2D, fusedConv2d),
   nativeConfig(Conv2DBackpropInput, conv2dBackpropInput),
   nativeConfig(Conv2DBackpropFilter, conv2dBackpropFilter),
+  nativeConfig(Exp, exp),
   nativeConfig(Linear, linear),
   nativeConfig(LinearNoBias, linear),
   nativeConfig(Attention, attention),

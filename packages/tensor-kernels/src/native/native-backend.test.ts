@@ -193,6 +193,19 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("Exp matches cpu within 1e-6, with exp(−∞) = 0, exp(+∞) = ∞ and NaN kept", async () => {
+    const values = [-Infinity, -100, -87, -20, -1, -1e-3, 0, 1e-3, 0.5, 1, 10, 50, 88, 89, Infinity, NaN];
+    const [error] = await nativeVsCpu(() => tf.tidy(() => tf.exp(tf.mul(randomTensor([1000], 3), 30))));
+    expect(error).toBeLessThanOrEqual(1e-6);
+    const got = Array.from(await tf.exp(tf.tensor1d(values)).data());
+    values.forEach((v, i) => {
+      const want = Math.fround(Math.exp(v));
+      if (Number.isNaN(v)) expect(got[i]).toBeNaN();
+      else if (!Number.isFinite(want) || want === 0) expect(got[i]).toBe(want);
+      else expect(Math.abs(got[i]! - want)).toBeLessThanOrEqual(2e-7 * want + 1e-37);
+    });
+  });
+
   it("BatchMatMul on int32 goes to wasm's kernel (which refuses it, as on the wasm backend)", () => {
     const [a, b] = [tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32"), tf.tensor2d([[5], [6]], [2, 1], "int32")];
     expect(() => tf.matMul(a, b)).toThrow(/non-float32/);
