@@ -2,7 +2,8 @@ import { defineConfig } from "tsup";
 
 export default defineConfig({
   // The `proj-clip` bin (package.json "bin") is built beside the library; only the library has type declarations.
-  entry: { index: "src/index.ts", cli: "src/cli.ts" },
+  // The data-parallel trainer's worker is an entry of its own: workers load it by URL next to the built code.
+  entry: { index: "src/index.ts", cli: "src/cli.ts", "data-parallel-worker": "src/training/data-parallel-worker.ts" },
   format: ["esm"],
   dts: { entry: { index: "src/index.ts" } },
   sourcemap: true,

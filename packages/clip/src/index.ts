@@ -66,6 +66,20 @@ export { saveClip } from "./save-checkpoint.js";
 export type { SaveClipOptions } from "./save-checkpoint.js";
 export type { TakeWeight } from "./weights.js";
 
+// Contrastive training (ViT CLIP): initialisation, loss, gradient caching, the trainer, data-parallel workers
+export { initClip } from "./training/init.js";
+export type { InitClipOptions } from "./training/init.js";
+export { MAX_LOGIT_SCALE, contrastiveAccuracy, contrastiveLoss } from "./training/contrastive-loss.js";
+export { backpropagateEmbeddingGradients, contrastiveGradients, embedWithoutGradients, embeddingGradients } from "./training/grad-cache.js";
+export type { ContrastiveBatch, ContrastiveGradients, ContrastiveGradientsOptions } from "./training/grad-cache.js";
+export { trainClip } from "./training/clip-trainer.js";
+export type { ClipBatchSource, ClipTrainingBatch, TrainClipCheckpoint, TrainClipOptions, TrainClipProgress, TrainClipResult } from "./training/clip-trainer.js";
+export { restoreTrainingCheckpoint, serializeTrainableClip, serializeTrainingCheckpoint, weightsOfTrainingCheckpoint } from "./training/training-checkpoint.js";
+export type { TrainingPosition } from "./training/training-checkpoint.js";
+export { DataParallelClip } from "./training/data-parallel.js";
+export type { DataParallelOptions } from "./training/data-parallel.js";
+export { takeAsVariables } from "./weights.js";
+
 // Checkpoints: safetensors read/write (no tensor dependency)
 export { SafetensorsError, parseSafetensors, readSafetensors, serializeSafetensors, toFloat32, toInt32 } from "./safetensors.js";
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from "./safetensors.js";
