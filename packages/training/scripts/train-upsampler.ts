@@ -2,7 +2,8 @@
  * npm run train:upsampler [-- --steps 4000 --batch-size 16 --lr 5e-4 --seed 0 --backend native|wasm --fresh]
  *
  * Trains the embedded default 2× upsampler (SMALL_UPSAMPLER, 32 → 64, v-prediction) on the training split of the
- * emoji data (Google + Twitter styles, augmented). Resumable: stop at any time (Ctrl-C writes a checkpoint) and run
+ * emoji data (Google + Twitter styles, augmented), on random 32×32 crops (--crop; unCLIP trains its upsamplers on crops,
+ * 4× cheaper per step here). Resumable: stop at any time (Ctrl-C writes a checkpoint) and run
  * again to continue from runs/upsampler/checkpoint.safetensors; --fresh starts over. Logs every step to
  * runs/upsampler/log.jsonl, plots runs/upsampler/loss.png at each checkpoint, and writes the EMA weights to
  * models/upsampler.safetensors (F16) when the run completes.
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     lr: { type: "string", default: "5e-4" },
     seed: { type: "string", default: "0" },
     every: { type: "string", default: "50" },
+    crop: { type: "string", default: "32" },
     backend: { type: "string" },
     fresh: { type: "boolean", default: false },
   },
@@ -51,6 +53,7 @@ const result = await trainUpsampler(upsampler, batches(resumeStep(resume)), {
   learningRate: Number(values.lr),
   warmupSteps: Math.min(100, Math.floor(steps / 10)),
   emaDecay: 0.999,
+  cropSize: Number(values.crop),
   seed,
   resume,
   signal: controller.signal,

@@ -24,7 +24,7 @@ function fakeClip(dim: number): ImageEmbedder {
         for (let i = 0; i < data.length; i++) sums[(i % channels) + (i < data.length / 2 ? 0 : 3)]! += data[i]! / 255;
         return sums.map((s) => s / (data.length / channels));
       });
-      return tf.tidy(() => tf.matMul(tf.tensor2d(stats), projection));
+      return tf.tidy(() => tf.matMul(tf.tensor2d(stats), projection) as tf.Tensor2D);
     },
     async embedTexts(texts) {
       const codes = texts.map((t) => Array.from({ length: dim }, (_, i) => Math.sin((t.charCodeAt(i % t.length) ?? 1) * (i + 1))));
@@ -99,7 +99,7 @@ describe("sampling and the pipeline (tiny random models; plumbing, seeds, memory
   });
 
   it("sample: guidance 1 is the conditional model alone; guidance 0 ignores the embedding", async () => {
-    const other = tf.randomNormal([2, 32], 0, 1, "float32", 6);
+    const other = tf.randomNormal([2, 32], 0, 1, "float32", 6) as tf.Tensor2D;
     const unconditionalA = await sample(decoder, { imageEmbeddings: embeddings, numInferenceSteps: 2, guidanceScale: 0 });
     const unconditionalB = await sample(decoder, { imageEmbeddings: other, numInferenceSteps: 2, guidanceScale: 0 });
     expect(Array.from(await unconditionalA.data())).toEqual(Array.from(await unconditionalB.data()));

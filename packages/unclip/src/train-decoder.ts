@@ -19,7 +19,7 @@ import { randomNormal } from "./random.js";
 import { DECODER_SCHEDULE, conditioningEmbeddings } from "./sample.js";
 import { trainLoop, type TrainOptions, type TrainResult } from "./trainer.js";
 import type { UNet } from "./unet.js";
-import { augmentLowRes, downsampleImages, type AugmentLowResOptions } from "./upsampler.js";
+import { augmentLowRes, downsampleImages, randomCrops, type AugmentLowResOptions } from "./upsampler.js";
 
 export interface DecoderBatch {
   /** [B, H, W, 3] in [0, 1], H = the decoder's imageSize. */
@@ -41,6 +41,11 @@ export interface TrainDecoderOptions extends TrainOptions {
 export interface TrainUpsamplerOptions extends TrainOptions {
   /** The conditioning augmentation (default: blur σ ~ U[0.4, 0.6] low-resolution pixels, no noise). */
   augment?: Omit<AugmentLowResOptions, "seed">;
+  /**
+   * Train on one random square crop of this side per image (unCLIP Appendix C trains its upsamplers on crops; a
+   * fully convolutional upsampler then samples whole images). Default: the whole image.
+   */
+  cropSize?: number;
 }
 
 /** Draws B integer timesteps in [0, T) from `seed`. */
@@ -115,7 +120,8 @@ export async function trainUpsampler(upsampler: UNet, batches: AsyncIterable<Ups
     batches,
     (batch, seed) => {
       checkImages(what, batch.images, c.imageSize);
-      const x0 = tf.sub(tf.mul(batch.images, 2), 1) as tf.Tensor4D;
+      const images = options.cropSize === undefined ? batch.images : randomCrops(batch.images, options.cropSize, seed ^ 0x7f4a7c15, factor);
+      const x0 = tf.sub(tf.mul(images, 2), 1) as tf.Tensor4D;
       const lowRes = augmentLowRes(downsampleImages(x0, factor), { ...options.augment, seed: seed ^ 0x1b873593 });
       const { xt, target, timesteps } = noised(scheduler, x0, seed);
       return mse(upsampler.forward(xt, timesteps, { lowRes, checkFinite: false }), target);
