@@ -192,11 +192,16 @@ void pack_b_panel(const Gemm& g, const float* b, int j0, int nc, int p0, int kc,
     for (int j = cols; j < nr; j++) {
       for (int p = 0; p < kc; p++) dst[static_cast<int64_t>(p) * nr + j] = 0;
     }
-  } else {  // element (p, j) at b[p·ldb + j]: a contiguous run of NR for each p
+  } else if (cols == nr) {  // element (p, j) at b[p·ldb + j]: a contiguous run of NR for each p
+    const float* src = b + static_cast<int64_t>(p0) * g.ldb + j0 + jp;
+    for (int p = 0; p < kc; p++, src += g.ldb, dst += nr) {
+      for (int j = 0; j < nr; j++) dst[j] = src[j];  // a short fixed run: no memcpy call per row
+    }
+  } else {
     for (int p = 0; p < kc; p++) {
       const float* src = b + static_cast<int64_t>(p0 + p) * g.ldb + j0 + jp;
       float* d = dst + static_cast<int64_t>(p) * nr;
-      std::memcpy(d, src, sizeof(float) * cols);
+      for (int j = 0; j < cols; j++) d[j] = src[j];
       for (int j = cols; j < nr; j++) d[j] = 0;
     }
   }
