@@ -44,6 +44,8 @@ export interface ClipModel {
    * layout keys, model-layout values, `logit_scale` included). The components hold these same variables.
    */
   readonly parameters?: ReadonlyMap<string, tf.Variable>;
+  /** The model's own tokenizer when it has one (see `LoadClipOptions.tokenizer`); else CLIP's is used. */
+  readonly tokenizer?: ClipTokenizer | undefined;
   /** Releases every tensor of the model. */
   dispose(): void;
 }
@@ -111,6 +113,30 @@ export interface LoadClipOptions {
    * of the forward passes reach them (`tf.variableGrads`). Default false: plain tensors.
    */
   trainable?: boolean;
+  /**
+   * The tokenizer `encodeText` uses for strings. Default: the one stored in the checkpoint's
+   * `__metadata__.tokenizer_bpe` (OpenAI merges-file text, as `saveClip` writes for models with their own
+   * vocabulary), else CLIP's own (49,408 tokens). Its vocabulary size must equal the model's.
+   */
+  tokenizer?: ClipTokenizer;
+}
+
+/** `__metadata__` key under which a model's own BPE vocabulary travels (OpenAI merges-file format). */
+export const TOKENIZER_METADATA_KEY = "tokenizer_bpe";
+
+function resolveTokenizer(file: SafetensorsFile, given: ClipTokenizer | undefined, config: ClipConfig): ClipTokenizer | undefined {
+  const stored = file.metadata[TOKENIZER_METADATA_KEY];
+  const tokenizer = given ?? (stored === undefined ? undefined : ClipTokenizer.fromFiles({ bpe: stored }));
+  const vocabSize = tokenizer?.vocabSize ?? 49_408;
+  if (tokenizer === undefined && config.vocabSize === vocabSize) return undefined; // CLIP's own, loaded on first use
+  if (vocabSize !== config.vocabSize) {
+    const source = given !== undefined ? "options.tokenizer" : stored !== undefined ? `__metadata__.${TOKENIZER_METADATA_KEY}` : "CLIP's default tokenizer";
+    throw new CheckpointError(
+      `loadClip: ${source} has ${vocabSize} tokens but the model's token embedding has ${config.vocabSize} rows` +
+        (tokenizer === undefined ? " (pass options.tokenizer with the model's vocabulary)" : ""),
+    );
+  }
+  return tokenizer;
 }
 
 /**
@@ -132,6 +158,7 @@ export async function loadClip(
 export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOptions = {}): ClipModel {
   const openai = detectCheckpointLayout(file.tensors.keys()) === "huggingface" ? fromHuggingFaceLayout(file) : file;
   const { config, configSource } = resolveConfig(openai, options.config);
+  const tokenizer = resolveTokenizer(file, options.tokenizer, config);
   const weights = new CheckpointWeights(openai, (key) => key.endsWith(".num_batches_tracked"));
   const parameters = options.trainable === true ? new Map<string, tf.Variable>() : undefined;
   if (parameters !== undefined && !isVisionTransformerConfig(config)) {
@@ -185,6 +212,7 @@ export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOpti
         return Math.exp(logitScaleLog.dataSync()[0] ?? 0);
       },
       parameters,
+      tokenizer,
       dispose() {
         visual.dispose();
         text.dispose();
@@ -198,6 +226,7 @@ export function clipFromSafetensors(file: SafetensorsFile, options: LoadClipOpti
     visual,
     text,
     logitScale,
+    tokenizer,
     dispose() {
       visual.dispose();
       text.dispose();
@@ -229,7 +258,7 @@ export function encodeImage(model: ClipModel, pixels: tf.Tensor4D): tf.Tensor2D 
   return model.visual.forward(pixels);
 }
 
-let tokenizer: Promise<ClipTokenizer> | undefined;
+let defaultTokenizer: Promise<ClipTokenizer> | undefined;
 
 /**
  * ids: token rows (int32 tensor [N, T], or an Int32Array of N·T ids as `ClipTokenizer.tokenize` returns), or
@@ -242,8 +271,8 @@ export async function encodeText(model: ClipModel, ids: tf.Tensor2D | Int32Array
   if (ids instanceof Int32Array) {
     rows = ids;
   } else {
-    tokenizer ??= ClipTokenizer.load();
-    rows = (await tokenizer).tokenize(ids, { contextLength });
+    defaultTokenizer ??= ClipTokenizer.load();
+    rows = (model.tokenizer ?? (await defaultTokenizer)).tokenize(ids, { contextLength });
   }
   if (rows.length % contextLength !== 0) {
     throw new RangeError(`encodeText: ${rows.length} ids is not a whole number of rows of ${contextLength}`);

@@ -44,6 +44,7 @@ describe("@proj/clip public surface", () => {
         "RN50x64",
         "ResidualAttentionBlock",
         "SafetensorsError",
+        "TOKENIZER_METADATA_KEY",
         "TextTransformer",
         "Transformer",
         "VIT_B_16",

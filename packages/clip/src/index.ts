@@ -17,7 +17,7 @@ export type {
 } from "./zero-shot.js";
 
 // Models
-export { clipFromSafetensors, clipLogits, encodeImage, encodeText, loadClip, CHECKPOINT_TRANSFORMS } from "./clip-model.js";
+export { clipFromSafetensors, clipLogits, encodeImage, encodeText, loadClip, CHECKPOINT_TRANSFORMS, TOKENIZER_METADATA_KEY } from "./clip-model.js";
 export type { ClipConfigSource, ClipModel, LoadClipOptions } from "./clip-model.js";
 export { clipConfigFromHuggingFace, inferClipConfig } from "./config-inference.js";
 export { clipCheckpointShapes } from "./checkpoint-shapes.js";

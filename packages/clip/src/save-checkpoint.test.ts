@@ -8,6 +8,8 @@ import { clipFromSafetensors, clipLogits, encodeImage, encodeText, type ClipMode
 import { clipConfigFromJson } from "./config.js";
 import { parseSafetensors, toFloat32, type SafetensorsFile } from "./safetensors.js";
 import { saveClip } from "./save-checkpoint.js";
+import { initClip } from "./training/init.js";
+import { ClipTokenizer, trainBpe } from "@proj/tokenizer";
 import { fixtureTokens, relativeError, stored } from "./testing/fixtures.js";
 
 // The reference fixtures (tools/make_clip_fixtures.py, github.com/openai/CLIP, random weights).
@@ -108,5 +110,34 @@ describe("saveClip", () => {
       expect(error, name).toBeLessThanOrEqual(3e-3);
     }
     await expect(saveClip(reloaded, { dtype: "BF16" as "F16" })).rejects.toThrow(/dtype must be "F32" or "F16"/);
+  });
+});
+
+describe("a model with its own vocabulary", () => {
+  it("travels with its tokenizer: saveClip stores it, loadClip reads it, encodeText uses it; sizes must agree", async () => {
+    await tf.setBackend("cpu");
+    const captions = ["a red apple", "a green apple", "a red square", "a blue circle", "flag of France", "a waving hand"];
+    const vocabulary = trainBpe(captions.flatMap((c) => [c, c, c]), { vocabSize: 540 });
+    const tokenizer = ClipTokenizer.fromVocabulary(vocabulary);
+    const config = clipConfigFromJson({ embed_dim: 16, image_resolution: 16, vision_layers: 1, vision_width: 64, vision_patch_size: 8, context_length: 12, vocab_size: tokenizer.vocabSize, transformer_width: 64, transformer_heads: 2, transformer_layers: 1 });
+    const file = initClip(config, { seed: 1 });
+    const before = tf.memory().numTensors;
+    const model = clipFromSafetensors(file, { tokenizer });
+    const saved = parseSafetensors(await saveClip(model));
+    expect(saved.metadata.tokenizer_bpe).toContain("#version");
+    const reloaded = clipFromSafetensors(saved); // tokenizer from __metadata__
+    expect(reloaded.tokenizer?.vocabSize).toBe(tokenizer.vocabSize);
+    const [a, b] = [await encodeText(model, captions), await encodeText(reloaded, captions)];
+    const ids = tokenizer.tokenize(captions, { contextLength: 12 });
+    const c = await encodeText(model, ids);
+    expect(Array.from(await b.data())).toEqual(Array.from(await a.data()));
+    expect(Array.from(await c.data())).toEqual(Array.from(await a.data()));
+    tf.dispose([a, b, c]);
+    model.dispose();
+    reloaded.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => clipFromSafetensors(file)).toThrow(/CLIP's default tokenizer has 49408 tokens but the model's token embedding has \d+ rows \(pass options\.tokenizer/);
+    const other = ClipTokenizer.fromVocabulary(trainBpe(captions, { vocabSize: 520 }));
+    expect(() => clipFromSafetensors(file, { tokenizer: other })).toThrow(/options\.tokenizer has \d+ tokens but the model's token embedding has/);
   });
 });

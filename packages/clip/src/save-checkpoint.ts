@@ -11,7 +11,7 @@
  * original checkpoint's.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { CHECKPOINT_TRANSFORMS, type ClipModel } from "./clip-model.js";
+import { CHECKPOINT_TRANSFORMS, TOKENIZER_METADATA_KEY, type ClipModel } from "./clip-model.js";
 import { clipConfigToJson } from "./config.js";
 import { BATCH_NORM_EPS, type FoldedConv } from "./modified-resnet.js";
 import { serializeSafetensors } from "./safetensors.js";
@@ -102,5 +102,7 @@ export async function saveClip(model: ClipModel, options: SaveClipOptions = {}):
     for (const { tensor } of pending) tensor.dispose();
   }
   state.logit_scale = { dtype: "F32", shape: [], data: new Float32Array([Math.log(model.logitScale)]) };
-  return serializeSafetensors(state, { format: "pt", config: JSON.stringify(clipConfigToJson(model.config)) });
+  const metadata: Record<string, string> = { format: "pt", config: JSON.stringify(clipConfigToJson(model.config)) };
+  if (model.tokenizer !== undefined) metadata[TOKENIZER_METADATA_KEY] = model.tokenizer.save("bpe").files["bpe_simple_vocab.txt"];
+  return serializeSafetensors(state, metadata);
 }
