@@ -2,6 +2,7 @@
  * CLIP's VisionTransformer (Radford et al. 2021, §2.4; Dosovitskiy et al. 2020; reference `clip/model.py`):
  *
  *   patches = conv1(image)                       // P×P kernel, stride P, no bias: [N, g, g, W], g = R / P
+ *                                                // (computed as a matmul over the patches, `patchEmbedding`)
  *   x = [class_embedding, patches…] + positional_embedding    // [N, g² + 1, W]
  *   x = transformer(ln_pre(x))
  *   features = ln_post(x[:, 0]) @ proj           // class token → [N, embedDim]
@@ -11,6 +12,7 @@
  * the checkpoint already and used as `x @ proj`.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { linear } from "@proj/tensor-kernels";
 import { applyLayerNorm, disposeAll, takeLayerNorm, type LayerNormWeights } from "./residual-attention-block.js";
 import { Transformer } from "./transformer.js";
 import type { TakeWeight } from "./weights.js";
@@ -87,8 +89,9 @@ export class VisionTransformer {
         `VisionTransformer: expected NHWC images [N, ${inputResolution}, ${inputResolution}, 3], got [${pixels.shape.join(", ")}]`,
       );
     }
-    const patches = tf.conv2d(pixels, this.conv1.weight, patchSize, "valid"); // [N, g, g, W]
-    const tokens = tf.reshape(patches, [batch, -1, width]); // [N, g², W], row-major over the grid like torch's flatten
+    const tokens = this.patchEmbedding(pixels); // [N, g², W], row-major over the grid like torch's flatten
+    const grid = inputResolution / patchSize;
+    const patches = tf.reshape(tokens, [batch, grid, grid, width]) as tf.Tensor4D; // [N, g, g, W], conv1's output (a view)
     const classToken = tf.broadcastTo(tf.reshape(this.class_embedding, [1, 1, width]), [batch, 1, width]); // [N, 1, W]
     const embedded = tf.add(tf.concat([classToken, tokens], 1), this.positional_embedding); // [N, g² + 1, W]
     const normalized = applyLayerNorm(embedded, this.ln_pre) as tf.Tensor3D;
@@ -102,6 +105,23 @@ export class VisionTransformer {
     const pooled = applyLayerNorm(classOut, this.ln_post) as tf.Tensor2D; // [N, W]
     const features = tf.matMul(pooled, this.proj) as tf.Tensor2D; // [N, embedDim]
     return { features, intermediates: { conv1: patches, ln_pre: normalized, resblocks, ln_post: pooled } };
+  }
+
+  /**
+   * conv1 (P×P kernel, stride P, no bias) as one matmul over the patches: a stride-P convolution with a P×P kernel
+   * sees each pixel once, so cutting the image into patches is a reshape and one rank-4 transpose, and the kernel
+   * HWIO [P, P, 3, W] is already the [P·P·3, W] matrix (rows in (kh, kw, c) order, the patch's row-major order).
+   * On wasm this runs `linear`'s SIMD GEMM (~1.7× the rate of wasm's Conv2D here, see bench/README.md).
+   * pixels [N, R, R, 3] → [N, g², W].
+   */
+  private patchEmbedding(pixels: tf.Tensor4D): tf.Tensor3D {
+    const { inputResolution, patchSize, width } = this.config;
+    const batch = pixels.shape[0];
+    const grid = inputResolution / patchSize;
+    const rowsOfPatches = tf.reshape(pixels, [batch * grid, patchSize, grid, patchSize * 3]); // [N·g, P, g, P·3]
+    const patches = tf.reshape(tf.transpose(rowsOfPatches, [0, 2, 1, 3]), [batch * grid * grid, patchSize * patchSize * 3]); // [N·g², P·P·3]
+    const kernel = tf.reshape(this.conv1.weight, [patchSize * patchSize * 3, width]); // [P·P·3, W]
+    return tf.reshape(linear(patches, kernel), [batch, grid * grid, width]) as tf.Tensor3D;
   }
 
   dispose(): void {

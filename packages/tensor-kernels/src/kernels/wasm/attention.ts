@@ -1,53 +1,62 @@
 /**
- * attention on tfjs-backend-wasm: three strategies, the kernel choosing by size (`chooseStrategy`).
+ * attention on tfjs-backend-wasm: four strategies, the kernel choosing by size (`chooseStrategy`: "simd" always now).
  *
+ *   simd     per (batch, head), our SIMD GEMM (../wasm-simd/gemm.wat, as `linear` uses) on heap pointers:
+ *            S = Q (scale·Kᵀ) into one [B·H, Tq, Tk] buffer, the JavaScript mask/causal pass, one wasm Softmax
+ *            (XNNPACK) over all heads, O = P V straight into the output. Two packing buffers reused by every head,
+ *            no per-head allocation or kernel call.
  *   gemm     per (batch, head): S = (scale·Q) Kᵀ and O = P V through wasm's own BatchMatMul with batch 1 and no
  *            transposes, the one case it sends to XNNPACK's SIMD GEMM (tfjs 4.22: batched or transposed products
  *            take a naive loop), and P = softmax(S) through wasm's Softmax (XNNPACK) after one JavaScript pass adds
  *            the mask and the causal −∞. Kᵀ is materialised per head. Holds one head's [Tq, Tk] at a time.
  *   batched  the composition's kernels: one batched S = Q Kᵀ (B·H products, wasm's naive loop), the same JavaScript
- *            pass and Softmax, one batched P V. Materialises [B·H, Tq, Tk]: for the small Tq it is chosen for.
+ *            pass and Softmax, one batched P V. Materialises [B·H, Tq, Tk].
  *   fused    the host loops of ../host/attention.ts on the heap (4 query rows at a time, one row of scores each,
  *            no [Tq, Tk] matrix): scalar JavaScript, never the fastest here; kept for pinning and comparison.
  *
- * Measured (src/kernels/host/attention-bench.ts; Node 20, tfjs-backend-wasm 4.22 SIMD, one thread, 16-core x86-64
- * host of an H100 machine; ms per call, median of 15, best of two rounds):
+ * Measured (a copy of bench/attention-strategies.ts with "simd" added, whose "auto" is "simd" now; Node 20,
+ * tfjs-backend-wasm 4.22 SIMD, one thread, 2-vCPU Zen 5 VM under load average 2–5 from other users, so compare
+ * within a row; ms per call, median of 15, best of two rounds):
  *
- *   shape [B, H, Tq, D], Tk                 composition  fused   gemm   batched  → chosen
- *   ViT-B/32 vision [8, 12, 50, 64], 50          49.0     50.0    10.8    65.7   gemm     (4.5×)
- *   text causal [8, 8, 77, 64], 77              115.9     64.8    20.1   108.6   gemm     (5.8×)
- *   vision, batch 1 [1, 12, 50, 64], 50           9.2      9.7     2.0     8.7   gemm     (4.6×)
- *   text causal, batch 1 [1, 8, 77, 64], 77       8.9      8.0     1.4     8.0   gemm     (6.5×)
- *   RN50 attention pool [8, 32, 1, 64], 50        2.6      4.0    12.7     2.4   batched  (1.06×)
- *   unCLIP decoder [2, 8, 256, 64], 337         262.0    517.4    33.3   247.3   gemm     (7.9–10×)
- *   unCLIP decoder [2, 16, 64, 32], 64           16.8     22.5     2.5    12.4   gemm     (6.8×)
- *   [8, 12, Tq, 64], 50: Tq = 2 / 4 / 8 / 16   2.1 / 3.6 / 7.3 / 14.9 (composition); gemm 5.8 / 5.4 / 5.8 / 6.5;
- *                                              batched 1.8 / 3.4 / 6.7 / 13.2  → batched up to Tq = 4, gemm from 8
+ *   shape [B, H, Tq, D], Tk                 composition  gemm   batched   simd   → chosen
+ *   ViT-B/32 vision [8, 12, 50, 64], 50         52.8      10.2    43.4     3.7   simd   (2.7× gemm)
+ *   text causal [8, 8, 77, 64], 77              58.7      10.3    87.4     5.1   simd   (2.0×)
+ *   vision, batch 1 [1, 12, 50, 64], 50          9.3       1.26    8.9     0.41  simd   (3.1×)
+ *   text causal, batch 1 [1, 8, 77, 64], 77      9.5       1.33    7.1     0.59  simd   (2.3×)
+ *   RN50 attention pool [8, 32, 1, 64], 50       2.6      17.4     2.2     1.21  simd   (1.8× batched)
+ *   unCLIP decoder [2, 8, 256, 64], 337        303.1      21.1   197.8    16.5   simd   (1.3×)
+ *   unCLIP decoder [2, 16, 64, 32], 64          10.7       2.2     9.6     0.85  simd   (2.6×)
+ *   [8, 12, Tq, 64], 50: Tq = 2 / 4 / 8 / 16   simd 0.43 / 0.50 / 0.71 / 1.24; best other 1.46 / 3.0 / 12.7 / 18.7
+ *
+ * An earlier run (16-core x86-64 host, before "simd" existed) measured gemm 4.5–10× faster than the composition
+ * and batched best only up to Tq = 4; "simd" now wins at every shape above.
  *
  * XNNPACK caches its packed right-hand operand by tensor id until that tensor is disposed, so every right-hand
- * operand here is a fresh tensor, disposed after its product (reusing one scratch tensor would read stale weights).
+ * operand of the "gemm" strategy is a fresh tensor, disposed after its product (reusing one scratch tensor would
+ * read stale weights). Our GEMM caches nothing, so "simd" reuses its packing buffers.
  */
 import { BatchMatMul, getKernel, Softmax } from "@tensorflow/tfjs-core";
 import type { DataId, DataType, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { Attention, MaskedAttention, maskStrides, type AttentionAttrs } from "../../ops/attention.js";
 import { attentionHost, type AttentionDims, type HostMask } from "../host/attention.js";
 import { attentionDims } from "../host/attention-kernel.js";
+import GEMM_WASM from "../wasm-simd/gemm.generated.js";
+import { heapOffset, simdModule } from "../wasm-simd/instance.js";
+import { packedColumnsSize, packedRowsSize, type GemmSimd } from "./linear.js";
 
 interface WasmBackend {
+  dataIdMap: { get(dataId: DataId): unknown };
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
   disposeData(dataId: DataId, force?: boolean): boolean;
 }
 
 /**
- * Below this many multiply-adds per head in Q Kᵀ (Tq · Tk · D), the per-head GEMM calls cost more than they save
- * (five heap buffers, three kernel calls and XNNPACK packing Kᵀ and V: ~55 µs per head); measured crossover between
- * Tq = 4 and 8 at Tk = 50, D = 64, i.e. between 12 800 and 25 600.
+ * "simd" at every size measured (see the table above), Tq = 1 included; the other strategies stay for pinning.
+ * Kept as a function of the sizes so that a future strategy can be chosen by them.
  */
-export const GEMM_MIN_HEAD_MACS = 16_384;
-
-export function chooseStrategy(dims: AttentionDims): Exclude<AttentionWasmStrategy, "auto"> {
-  return dims.queries * dims.keys * dims.headSize >= GEMM_MIN_HEAD_MACS && dims.queries > 1 ? "gemm" : "batched";
+export function chooseStrategy(_dims: AttentionDims): Exclude<AttentionWasmStrategy, "auto"> {
+  return "simd";
 }
 
 const view = (backend: WasmBackend, info: TensorInfo) => backend.typedArrayFromHeap(info) as Float32Array;
@@ -197,11 +206,61 @@ function attentionBatched(backend: WasmBackend, ins: TensorInfo[], dims: Attenti
   }
 }
 
-export type AttentionWasmStrategy = "fused" | "gemm" | "batched" | "auto";
+/**
+ * Our SIMD GEMM (../wasm-simd/gemm.wat, as `linear` uses) on heap pointers, per (batch, head): S = Q (scale·Kᵀ)
+ * into one [B·H, Tq, Tk] buffer (Kᵀ packed from K with the scale folded in), the mask pass, one wasm Softmax over
+ * all heads, then O = P V written straight into the output. No per-head allocation or kernel call: six calls into
+ * the module per head, two packing scratch buffers reused by every head.
+ */
+function attentionSimd(backend: WasmBackend, ins: TensorInfo[], dims: AttentionDims, strides: HostMask["strides"] | null, attrs: AttentionAttrs): TensorInfo {
+  const { batch, heads, queries: tq, keys: tk, headSize: d } = dims;
+  const kb = backend as unknown as KernelBackend;
+  for (const t of ins) backend.dataIdMap.get(t.dataId); // resident before the allocations below
+  const kernels = new WasmKernels(backend);
+  const gemm = simdModule<GemmSimd>(kb, "gemm", GEMM_WASM);
+  const dead = new Uint8Array(batch * heads * tq);
+  try {
+    const out = kernels.alloc(ins[0]!.shape.slice()); // [B, H, Tq, D]
+    const scores = kernels.alloc([batch * heads, tq, tk]);
+    const packedA = heapOffset(kb, kernels.alloc([Math.max(packedRowsSize(tq, d), packedRowsSize(tq, tk))]));
+    const packedB = heapOffset(kb, kernels.alloc([Math.max(packedColumnsSize(d, tk), packedColumnsSize(tk, d))]));
+    const [q, k, v] = ins.map((t) => heapOffset(kb, t)) as [number, number, number];
+    const [s, o] = [heapOffset(kb, scores), heapOffset(kb, out)];
+    for (let bh = 0; bh < batch * heads; bh++) {
+      gemm.packRows(q + 4 * bh * tq * d, tq, d, packedA); // Q [Tq, D]
+      gemm.packTransposed(k + 4 * bh * tk * d, d, tk, packedB, attrs.scale); // scale · Kᵀ [D, Tk]
+      gemm.gemm(packedA, packedB, s + 4 * bh * tq * tk, tq, d, tk, 0, 0); // [Tq, Tk]
+    }
+    const mask = ins[3] === undefined ? null : { values: view(backend, ins[3]), strides: strides! };
+    if (mask !== null || attrs.causal) {
+      const sv = view(backend, scores);
+      for (let bh = 0; bh < batch * heads; bh++) {
+        const headDead = dead.subarray(bh * tq, (bh + 1) * tq);
+        prepareScores(sv, bh * tq * tk, dims, 1, attrs.causal, mask, maskBaseOf(mask, bh, heads), headDead);
+      }
+    }
+    const p = kernels.softmax(scores); // [B·H, Tq, Tk]
+    if (mask !== null) {
+      const pv = view(backend, p);
+      for (let bh = 0; bh < batch * heads; bh++) zeroDeadRows(pv, bh * tq * tk, tk, dead.subarray(bh * tq, (bh + 1) * tq));
+    }
+    const pp = heapOffset(kb, p);
+    for (let bh = 0; bh < batch * heads; bh++) {
+      gemm.packRows(pp + 4 * bh * tq * tk, tq, tk, packedA); // P [Tq, Tk]
+      gemm.pack(v + 4 * bh * tk * d, tk, d, packedB); // V [Tk, D]
+      gemm.gemm(packedA, packedB, o + 4 * bh * tq * d, tq, tk, d, 0, 0); // [Tq, D]
+    }
+    return kernels.take(out);
+  } finally {
+    kernels.free();
+  }
+}
+
+export type AttentionWasmStrategy = "simd" | "fused" | "gemm" | "batched" | "auto";
 
 /** The kernel function; `strategy` other than "auto" pins one strategy (tests and the benchmark use that). */
 export function attentionWasmKernel(strategy: AttentionWasmStrategy = "auto"): KernelFunc {
-  const strategies = { fused: attentionFused, gemm: attentionGemm, batched: attentionBatched };
+  const strategies = { simd: attentionSimd, fused: attentionFused, gemm: attentionGemm, batched: attentionBatched };
   return ({ inputs, backend, attrs }) => {
     const { q, k, v, mask } = inputs as { q: TensorInfo; k: TensorInfo; v: TensorInfo; mask?: TensorInfo };
     const dims = attentionDims(q, k);
