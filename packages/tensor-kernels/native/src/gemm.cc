@@ -41,7 +41,9 @@ constexpr int kNc = 4096;  // N block
 // Below this many flops a product runs on one thread (waking the pool costs more than it saves).
 constexpr double kParallelFlops = 4e6;
 
-using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+// b advances by b_step floats per k: NR in a packed panel, ldb when B is read in place.
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, int64_t b_step, float* c, int64_t ldc,
+                            bool accumulate);
 using Epilogue = void (*)(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha);
 
 struct Variant {
@@ -53,9 +55,9 @@ struct Variant {
 // ---- scalar -------------------------------------------------------------------------------------------------
 
 template <int MR, int NR>
-void micro_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+void micro_generic(int64_t kc, const float* a, const float* b, int64_t b_step, float* c, int64_t ldc, bool accumulate) {
   float acc[MR][NR] = {};
-  for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
+  for (int64_t p = 0; p < kc; p++, a += MR, b += b_step) {
     for (int i = 0; i < MR; i++) {
       const float ai = a[i];
       for (int j = 0; j < NR; j++) acc[i][j] += ai * b[j];
@@ -74,14 +76,15 @@ void epilogue_scalar(float* c, int64_t ldc, int rows, int cols, const float* bia
 // ---- AVX2 ---------------------------------------------------------------------------------------------------
 
 #if PROJ_X86
-PROJ_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+PROJ_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, int64_t b_step, float* c, int64_t ldc,
+                                 bool accumulate) {
   constexpr int MR = 6;
   __m256 acc[MR][2];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-  for (int64_t p = 0; p < kc; p++, a += MR, b += 16) {
-    const __m256 b0 = _mm256_load_ps(b);
-    const __m256 b1 = _mm256_load_ps(b + 8);
+  for (int64_t p = 0; p < kc; p++, a += MR, b += b_step) {
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++) {
       const __m256 ai = _mm256_broadcast_ss(a + i);
@@ -107,14 +110,15 @@ PROJ_TARGET_AVX2 void epilogue_avx2(float* c, int64_t ldc, int rows, int cols, c
 
 // ---- AVX-512 ------------------------------------------------------------------------------------------------
 
-PROJ_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+PROJ_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, int64_t b_step, float* c, int64_t ldc,
+                                     bool accumulate) {
   constexpr int MR = 14;
   __m512 acc[MR][2];
 #pragma GCC unroll 14
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < kc; p++, a += MR, b += 32) {
-    const __m512 b0 = _mm512_load_ps(b);
-    const __m512 b1 = _mm512_load_ps(b + 16);
+  for (int64_t p = 0; p < kc; p++, a += MR, b += b_step) {
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 14
     for (int i = 0; i < MR; i++) {
       const __m512 ai = _mm512_set1_ps(a[i]);
@@ -221,8 +225,10 @@ void empty_product(const Gemm& g, const Variant& v) {
 }
 
 // The tiles of MC-row block `ib` over NR panels [panel_begin, panel_end) of the packed B slice.
-void compute_block(const Gemm& g, const Variant& v, const float* a, const float* packed_b, int ib, int panel_begin,
-                   int panel_end, int jc, int nc, int pc, int kc, float* packed_a) {
+// direct_b: full panels of B are read in place (B not transposed; see gemm_one), only a partial last panel is packed.
+void compute_block(const Gemm& g, const Variant& v, const float* a, const float* b, bool direct_b,
+                   const float* packed_b, int ib, int panel_begin, int panel_end, int jc, int nc, int pc, int kc,
+                   float* packed_a) {
   const int mr = v.mr, nr = v.nr;
   const int mc_max = kMcPanels * mr;
   const int i0 = ib * mc_max;
@@ -236,15 +242,17 @@ void compute_block(const Gemm& g, const Variant& v, const float* a, const float*
   for (int panel = panel_begin; panel < panel_end; panel++) {
     const int j = jc + panel * nr;
     const int cols = std::min(nr, jc + nc - j);
-    const float* bp = packed_b + static_cast<int64_t>(panel) * nr * kc;
+    const bool in_place = direct_b && cols == nr;
+    const float* bp = in_place ? b + static_cast<int64_t>(pc) * g.ldb + j : packed_b + static_cast<int64_t>(panel) * nr * kc;
+    const int64_t b_step = in_place ? g.ldb : nr;
     for (int ip = 0; ip < mc; ip += mr) {
       const int rows = std::min(mr, mc - ip);
       float* c = g.c + static_cast<int64_t>(i0 + ip) * g.ldc + j;
       const float* ap = packed_a + static_cast<int64_t>(ip) * kc;
       if (rows == mr && cols == nr) {
-        v.kernel(kc, ap, bp, c, g.ldc, accumulate);
+        v.kernel(kc, ap, bp, b_step, c, g.ldc, accumulate);
       } else {
-        v.kernel(kc, ap, bp, tile, nr, false);
+        v.kernel(kc, ap, bp, b_step, tile, nr, false);
         for (int r = 0; r < rows; r++) {
           float* dst = c + static_cast<int64_t>(r) * g.ldc;
           const float* src = tile + r * nr;
@@ -278,6 +286,9 @@ void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool para
     for (int t = 0; t < threads; t++) pool.scratch(t, a_floats);  // allocate before the parallel region
   }
   const int m_blocks = ceil_div(p.m, mc_max);
+  // With at most two row blocks, packing B (K·N floats written and read again) costs about as much as the product
+  // itself (2·M flops per element of B): read its full panels in place instead.
+  const bool direct_b = !p.trans_b && m_blocks <= 2;
   for (int jc = 0; jc < p.n; jc += nc_max) {
     const int nc = std::min(nc_max, p.n - jc);
     const int panels = ceil_div(nc, nr);
@@ -286,18 +297,20 @@ void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool para
     const int chunks = threads == 1 ? 1 : std::min(panels, ceil_div(4 * threads, m_blocks));
     for (int pc = 0; pc < p.k; pc += kc_max) {
       const int kc = std::min(kc_max, p.k - pc);
-      auto pack = [&](int panel, int) { pack_b_panel(p, b, jc, nc, pc, kc, nr, panel, packed_b); };
+      // In place, only a partial last panel is packed.
+      const int first_packed = direct_b ? (nc % nr == 0 ? panels : panels - 1) : 0;
+      auto pack = [&](int i, int) { pack_b_panel(p, b, jc, nc, pc, kc, nr, first_packed + i, packed_b); };
       auto compute = [&](int task, int t) {
         const int ib = task / chunks, chunk = task % chunks;
         const int begin = panels * chunk / chunks, end = panels * (chunk + 1) / chunks;
         float* packed_a = parallel ? pool.scratch(t, a_floats) : pool.scratch(thread, a_floats + b_floats);
-        compute_block(p, v, a, packed_b, ib, begin, end, jc, nc, pc, kc, packed_a);
+        compute_block(p, v, a, b, direct_b, packed_b, ib, begin, end, jc, nc, pc, kc, packed_a);
       };
       if (parallel) {
-        pool.run(panels, pack);
+        pool.run(panels - first_packed, pack);
         pool.run(m_blocks * chunks, compute);
       } else {
-        for (int panel = 0; panel < panels; panel++) pack(panel, thread);
+        for (int i = 0; i < panels - first_packed; i++) pack(i, thread);
         for (int task = 0; task < m_blocks; task++) compute(task, thread);
       }
     }
