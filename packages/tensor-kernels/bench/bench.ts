@@ -21,7 +21,7 @@
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import "../src/register.js";
+import { registerWasmGapKernels } from "../src/register.js";
 import * as kernels from "../src/index.js";
 import { initBackends, randomTensor, relativeError } from "../src/testing/backends.js";
 import { measureFmaPeak, nativeAvailable, nativeIsa, nativeThreads, nativeUnavailableReason, setNativeThreads } from "../src/native/index.js";
@@ -157,6 +157,7 @@ async function timePair(a: () => tf.Tensor, b: () => tf.Tensor, n: number, reps:
 
 const sections = values.sections!.split(",");
 const wanted = await initBackends(values.backends!.split(","));
+registerWasmGapKernels(); // wasm is loaded now: its transposed-matmul and conv-gradient replacements (as setupBackend does)
 
 /**
  * GEMM GFLOP/s: native 1 thread, native 2 threads and wasm, interleaved per sample; median of `runs`. Prints its
@@ -177,7 +178,7 @@ async function gemmSection(): Promise<void> {
     { label: "native 2T", backend: "native", threads: 2 },
     { label: "wasm", backend: "wasm", threads: 0 },
   ];
-  const table: string[][] = [["n", "product", ...configs.map((c) => `${c.label} GFLOP/s`), "native 1T / peak", "native 2T / (2·peak)", "native 2T / wasm"]];
+  const table: string[][] = [["n", "product", ...configs.map((c) => `${c.label} GFLOP/s`), "native 1T best", "native 1T / peak", "native 2T / (2·peak)", "native 2T / wasm"]];
   const n = quick ? Math.min(runs, 3) : runs;
   for (const size of sizes) {
     const flops = 2 * size ** 3;
@@ -208,14 +209,15 @@ async function gemmSection(): Promise<void> {
       tf.dispose([a, b]);
       const rates = samples.map((xs) => flops / xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]! / 1e6);
       const [one, two, wasm] = rates as [number, number, number];
-      table.push([String(size), label, ...rates.map((r) => r.toFixed(1)), `${((100 * one) / peak).toFixed(0)}%`, `${((100 * two) / (2 * peak)).toFixed(0)}%`, `${(two / wasm).toFixed(1)}×`]);
+      const oneBest = flops / samples[0]![0]! / 1e6; // sorted above
+      table.push([String(size), label, ...rates.map((r) => r.toFixed(1)), oneBest.toFixed(1), `${((100 * one) / peak).toFixed(0)}%`, `${((100 * two) / (2 * peak)).toFixed(0)}%`, `${(two / wasm).toFixed(1)}×`]);
       console.error(`  gemm n=${size} ${label}: ${rates.map((r) => r.toFixed(1)).join(" / ")} GFLOP/s`);
     }
   }
   setNativeThreads(defaultThreads);
   console.log(`fp32 FMA peak, measured (1 thread, ${isa}, register-only loop): ${peak.toFixed(1)} GFLOP/s per core, ${(2 * peak).toFixed(1)} for 2 cores`);
   printTable(table);
-  console.log(`\nGEMM: tf.matMul [n, n]·[n, n] incl. the read-back, median of ${n} interleaved runs after 2 warm-ups; each native product checked against cpu (≤ 1e-5) first. wasm includes @proj/tensor-kernels/register's transposed-matmul kernels.\n`);
+  console.log(`\nGEMM: tf.matMul [n, n]·[n, n] incl. the read-back, median of ${n} interleaved runs after 2 warm-ups (best: the fastest run, comparable to the peak, which is a best-of loop); each native product checked against cpu (≤ 1e-5) first. wasm includes @proj/tensor-kernels/register's transposed-matmul kernels.\n`);
 }
 
 function printTable(table: string[][]): void {
