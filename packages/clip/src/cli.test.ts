@@ -66,6 +66,7 @@ describe("proj-clip", () => {
     const labels = CAPTIONS;
     const { status, stdout, stderr } = run(["classify", ...PNGS, "--labels", labels.join(","), "--templates", "{}", "--model", MODEL, "--json"]);
     expect(status, stderr).toBe(0);
+    expect(stderr).toMatch(/^proj-clip: backend (native|wasm)\n$/); // said on stderr, so --json stays clean
     const results = JSON.parse(stdout) as { image: string; scores: { label: string; score: number }[] }[];
     expect(results.map((r) => r.image)).toEqual(PNGS);
     const expected = referenceScores([0, 1]);

@@ -25,7 +25,8 @@ Options:
                           averaged (prompt ensembling). Default "${DEFAULT_TEMPLATES.join("|")}"
   --top-k <n>             print only the n best labels per image (default: all)
   --json                  print JSON: [{ "image", "scores": [{ "label", "score" }] }], scores in [0, 1]
-  --backend <name>        tfjs backend: wasm or cpu (default: the first that works, wasm first)
+  --backend <name>        tfjs backend: native, wasm or cpu (default: native when the addon of
+                          @proj/tensor-kernels was built at install, else wasm); named on stderr
   -h, --help              show this help
   -v, --version           show the version
 Images: PNG or JPEG files, preprocessed as CLIP does (bicubic resize, center crop) at the model's resolution.`;
@@ -89,7 +90,8 @@ async function classify(values: Record<string, string | boolean | undefined>, im
   const imageBytes = images.map((path) => readOrFail(path, "image"));
 
   // 2. Backend and model.
-  await setupBackend(str("backend"));
+  const backend = await setupBackend(str("backend"));
+  process.stderr.write(`proj-clip: backend ${backend}\n`);
   let model: ClipModel;
   try {
     model = await loadClip(checkpoint);

@@ -1,10 +1,11 @@
 /**
- * npm run bench -w @proj/unclip [-- --backends wasm[,native,cpu] --runs 3 --steps 25]
+ * npm run bench -w @proj/unclip [-- --backends wasm,native[,cpu] --runs 3 --steps 25]
  *
  * The embedded-default sizes (SMALL_DECODER 32×32, SMALL_UPSAMPLER 32→64, SMALL_PRIOR) with random weights:
  * decoder denoising steps/s (batch 2 = one image with guidance), upsampler steps/s, prior steps/s (batch 4 =
  * 2 candidates with guidance), and seconds per sampled 64×64 image: `sample` with `--steps` decoder steps and
- * guidance 3, then 10 upsampler steps. Target (issue #7): < 10 s per 64×64 image on 2 cores with the wasm backend.
+ * guidance 3, then 10 upsampler steps; and one decoder training step at batch 16 (issue #6 compares native with wasm,
+ * target ≥ 5×). Target (issue #7): < 10 s per 64×64 image on 2 cores with the wasm backend.
  * Each figure is the median of `--runs` after one warm-up; the backends run one after the other.
  */
 import { parseArgs } from "node:util";
@@ -18,7 +19,7 @@ import { SMALL_DECODER, SMALL_UPSAMPLER } from "../src/unet-config.js";
 
 const { values } = parseArgs({
   options: {
-    backends: { type: "string", default: "wasm" },
+    backends: { type: "string", default: "wasm,native" },
     runs: { type: "string", default: "3" },
     steps: { type: "string", default: "25" },
   },
@@ -60,6 +61,7 @@ async function median(fn: () => Promise<void>): Promise<number> {
 }
 
 const rows: string[][] = [];
+const trainStepMs = new Map<string, number>();
 for (const backend of backends) {
   if (!(await useBackend(backend))) continue;
   const decoder = new UNet(SMALL_DECODER, { seed: 1 });
@@ -78,6 +80,20 @@ for (const backend of backends) {
   const priorMs = await median(async () => tf.dispose(await samplePrior(prior, { textEmbeddings: text, numInferenceSteps: steps, guidanceScale: 1.5, candidates: 2 })));
   if (tf.memory().numTensors !== before) throw new Error(`bench: ${tf.memory().numTensors - before} tensors leaked`);
   const upsamplerMs = full - decoderOnly;
+  // One decoder training step (forward + backward + AdamW-free gradient) at batch 16, the unit of `trainDecoder`.
+  const trainBatch = 16;
+  const x = tf.randomNormal([trainBatch, SMALL_DECODER.imageSize, SMALL_DECODER.imageSize, 3]) as tf.Tensor4D;
+  const e = tf.randomNormal([trainBatch, E]) as tf.Tensor2D;
+  const target = tf.randomNormal(x.shape);
+  const variables = [...decoder.namedParameters().values()];
+  const timesteps = Array.from({ length: trainBatch }, (_, i) => (i * 61) % 1000);
+  const trainMs = await median(async () => {
+    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(tf.sub(decoder.forward(x, timesteps, { imageEmbeddings: e, checkFinite: false }), target))) as tf.Scalar, variables);
+    await value.data();
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+  tf.dispose([x, e, target]);
+  trainStepMs.set(backend, trainMs);
   rows.push(
     [backend, `decoder (${SMALL_DECODER.imageSize}×${SMALL_DECODER.imageSize}, batch 2, guided)`, (steps / (decoderOnly / 1000)).toFixed(1), "steps/s", "—"],
     [backend, `upsampler (→ ${SMALL_UPSAMPLER.imageSize}×${SMALL_UPSAMPLER.imageSize}, batch 1)`, (10 / (upsamplerMs / 1000)).toFixed(1), "steps/s", "—"],
@@ -90,6 +106,13 @@ for (const backend of backends) {
       backend === "wasm" ? (full / 1000 < TARGET_SECONDS ? `PASS (< ${TARGET_SECONDS} s)` : `FAIL (< ${TARGET_SECONDS} s)`) : "—",
     ],
     [backend, `text → image embedding (prior, ${steps} steps)`, (priorMs / 1000).toFixed(2), "s", "—"],
+    [
+      backend,
+      `decoder training step (batch ${trainBatch}, forward + backward)`,
+      (trainMs / 1000).toFixed(2),
+      "s",
+      backend === "native" && trainStepMs.has("wasm") ? `${(trainStepMs.get("wasm")! / trainMs).toFixed(1)}× wasm (target ≥ 5×)` : "—",
+    ],
   );
   tf.dispose([embedding, text]);
   decoder.dispose();
