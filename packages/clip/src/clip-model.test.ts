@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "@proj/tensor-kernels/register";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CHECKPOINT_TRANSFORMS, clipFromSafetensors, clipLogits, encodeImage, encodeText, loadClip, type ClipModel } from "./clip-model.js";
+import { CHECKPOINT_TRANSFORMS, clipFromSafetensors, clipLogits, encodeImage, encodeText, encodeTextTokens, loadClip, type ClipModel } from "./clip-model.js";
 import { RN50, VIT_B_32, VIT_L_14_336, clipConfigFromJson, clipConfigToJson, visionHeads } from "./config.js";
 import { ModifiedResNet } from "./modified-resnet.js";
 import { parseSafetensors, toFloat32, toInt32, type SafetensorsFile, type SafetensorsTensor } from "./safetensors.js";
@@ -124,6 +124,21 @@ describe.each(PARITY_CASES)("CLIP $architecture parity with the reference on $ba
     const error = await errorAgainst_(logits, "logits_per_image");
     console.log(`[${architecture} ${backend}] logits_per_image relative error ${error.toExponential(2)}`);
     expect(error).toBeLessThanOrEqual(TOLERANCE);
+  });
+
+  it("encodeTextTokens: the same features, ln_final token features, and a mask up to <|endoftext|>", async () => {
+    const before = tf.memory().numTensors;
+    const { features, tokens: tokenFeatures, mask } = await encodeTextTokens(model, tokens);
+    expect(await errorAgainst_(features, "text_features")).toBeLessThanOrEqual(TOLERANCE);
+    expect(tokenFeatures.shape).toEqual([4, 77, model.config.transformerWidth]);
+    const eot = toInt32(stored(outputs, "intermediates.text.eot_index"));
+    const rows = (await mask.array()) as number[][];
+    rows.forEach((row, n) => expect(row.reduce((a, b) => a + b, 0), `row ${n}`).toBe(eot[n]! + 1));
+    // the pooled feature is the token feature at <|endoftext|>
+    const pooled = tf.tidy(() => tf.gather(tf.reshape(tokenFeatures, [-1, model.config.transformerWidth]), tf.add(tf.mul(tf.range(0, 4, 1, "int32"), tf.scalar(77, "int32")), tf.tensor1d(Array.from(eot), "int32"))));
+    expect(await errorAgainst_(pooled, "intermediates.text.pooled")).toBeLessThanOrEqual(TOLERANCE);
+    tf.dispose([tokenFeatures, mask]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it("leaves no tensors behind but the result", async () => {

@@ -265,8 +265,18 @@ let defaultTokenizer: Promise<ClipTokenizer> | undefined;
  * strings, which are tokenized with CLIP's tokenizer (loaded once). → text features [N, embedDim] (not normalised).
  */
 export async function encodeText(model: ClipModel, ids: tf.Tensor2D | Int32Array | readonly string[]): Promise<tf.Tensor2D> {
-  const contextLength = model.config.contextLength;
   if (ids instanceof tf.Tensor) return model.text.forward(ids);
+  const idsTensor = await tokenRows(model, ids, "encodeText");
+  try {
+    return model.text.forward(idsTensor);
+  } finally {
+    idsTensor.dispose();
+  }
+}
+
+/** Token rows [N, T] (int32) from strings (the model's tokenizer, else CLIP's) or flat ids. */
+async function tokenRows(model: ClipModel, ids: Int32Array | readonly string[], what: string): Promise<tf.Tensor2D> {
+  const contextLength = model.config.contextLength;
   let rows: Int32Array;
   if (ids instanceof Int32Array) {
     rows = ids;
@@ -275,14 +285,43 @@ export async function encodeText(model: ClipModel, ids: tf.Tensor2D | Int32Array
     rows = (model.tokenizer ?? (await defaultTokenizer)).tokenize(ids, { contextLength });
   }
   if (rows.length % contextLength !== 0) {
-    throw new RangeError(`encodeText: ${rows.length} ids is not a whole number of rows of ${contextLength}`);
+    throw new RangeError(`${what}: ${rows.length} ids is not a whole number of rows of ${contextLength}`);
   }
-  const idsTensor = tf.tensor2d(rows, [rows.length / contextLength, contextLength], "int32");
+  return tf.tensor2d(rows, [rows.length / contextLength, contextLength], "int32");
+}
+
+/** Text features with the per-token features the unCLIP prior and decoder can attend to. */
+export interface TextEncoding {
+  /** [N, embedDim] pooled and projected, as `encodeText` returns. */
+  features: tf.Tensor2D;
+  /** [N, T, transformerWidth] the text transformer's output after `ln_final` (GLIDE/unCLIP's text tokens). */
+  tokens: tf.Tensor3D;
+  /** [N, T] 1 for the tokens up to and including <|endoftext|>, 0 for the padding after it. */
+  mask: tf.Tensor2D;
+}
+
+/** `encodeText` plus the token features and their padding mask (see `TextEncoding`); the caller disposes all three. */
+export async function encodeTextTokens(model: ClipModel, ids: tf.Tensor2D | Int32Array | readonly string[]): Promise<TextEncoding> {
+  const idsTensor = ids instanceof tf.Tensor ? ids : await tokenRows(model, ids, "encodeTextTokens");
   try {
-    return model.text.forward(idsTensor);
+    const { features, intermediates } = model.text.forwardWithIntermediates(idsTensor);
+    const { ln_final: tokens, eotIndex, ...rest } = intermediates;
+    const mask = tf.tidy(() => {
+      const positions = tf.range(0, idsTensor.shape[1], 1, "int32"); // [T]
+      return tf.cast(tf.lessEqual(tf.expandDims(positions, 0), tf.expandDims(eotIndex, 1)), "float32") as tf.Tensor2D; // [N, T]
+    });
+    eotIndex.dispose();
+    disposeIntermediates(rest);
+    return { features, tokens, mask };
   } finally {
-    idsTensor.dispose();
+    if (idsTensor !== ids) idsTensor.dispose();
   }
+}
+
+function disposeIntermediates(value: unknown): void {
+  if (value instanceof tf.Tensor) value.dispose();
+  else if (Array.isArray(value)) value.forEach(disposeIntermediates);
+  else if (typeof value === "object" && value !== null) Object.values(value).forEach(disposeIntermediates);
 }
 
 /** exp(logit_scale) · cosine similarity: [N_images, embedDim] × [N_texts, embedDim] → logits per image [N_images, N_texts]. */

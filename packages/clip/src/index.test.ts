@@ -65,6 +65,7 @@ describe("@proj/clip public surface", () => {
         "decodeImage",
         "encodeImage",
         "encodeText",
+        "encodeTextTokens",
         "inferClipConfig",
         "isVisionTransformerConfig",
         "loadClip",

@@ -6,6 +6,7 @@ import { DiffusionPrior, TINY_PRIOR } from "./diffusion-prior.js";
 import { animate, createPipeline, interpolate, mix, slerp, textToImage, variations, type ImageEmbedder, type Pipeline } from "./pipeline.js";
 import { sample, samplePrior, type SampleProgress } from "./sample.js";
 import { UNet } from "./unet.js";
+import { clipConfigFromJson, clipFromSafetensors, initClip } from "@proj/clip";
 import { TINY_DECODER, TINY_UPSAMPLER } from "./unet-config.js";
 
 /**
@@ -223,5 +224,25 @@ describe("sampling and the pipeline (tiny random models; plumbing, seeds, memory
     await expect(mix(pipeline, [])).rejects.toThrow(/no items given/);
     expect(() => createPipeline({ clip: fakeClip(64), decoder })).toThrow(/decoder expects CLIP embeddings of width 32, the CLIP makes 64/);
     expect(() => createPipeline({ clip: fakeClip(32), decoder, upsampler: new UNet({ ...TINY_UPSAMPLER, lowResSize: 8 }) })).toThrow(/upsampler takes 8×8 images/);
+  });
+
+  it("clipEmbedder over a real (tiny, random) CLIP: image embeddings, and text tokens that reach a prior taking them", async () => {
+    const config = clipConfigFromJson({ embed_dim: 32, image_resolution: 16, vision_layers: 1, vision_width: 64, vision_patch_size: 8, context_length: 12, vocab_size: 49408, transformer_width: 64, transformer_heads: 1, transformer_layers: 1 });
+    const clip = clipFromSafetensors(initClip(config, { seed: 1 }));
+    const tokenPrior = new DiffusionPrior({ ...TINY_PRIOR, textTokenDim: 64, maxTextTokens: 12 }, { seed: 4 });
+    const before = tf.memory().numTensors;
+    const withTokens = createPipeline({ clip, prior: tokenPrior, decoder });
+    const images = await withTokens.clip.embedImages([solid(200, 10, 10)]);
+    expect(images.shape).toEqual([1, 32]);
+    const text = await withTokens.clip.embedTexts(["a red circle"]);
+    expect(text.tokens?.shape).toEqual([1, 12, 64]);
+    expect(Array.from(await text.mask!.data())).toEqual([1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]); // start, a, red, circle, end
+    tf.dispose([images, text.embeddings, text.tokens!, text.mask!]);
+    const out = await textToImage(withTokens, "a red circle", { numInferenceSteps: 2, priorSteps: 2 });
+    expect(out.shape).toEqual([1, 16, 16, 3]);
+    out.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tokenPrior.dispose();
+    clip.dispose();
   });
 });

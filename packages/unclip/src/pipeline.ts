@@ -11,7 +11,7 @@
  * `@proj/clip`'s model), the prior and the decoder are ours. Every call takes `seed`, `signal` and `onProgress`.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { encodeImage, encodeText, preprocess, type ClipModel, type ImageInput } from "@proj/clip";
+import { encodeImage, encodeTextTokens, preprocess, type ClipModel, type ImageInput } from "@proj/clip";
 import type { DiffusionPrior } from "./diffusion-prior.js";
 import { RandomGenerator } from "./random.js";
 import { normalizeEmbeddings, sample, samplePrior, throwIfAborted, type CommonSampleOptions, type SampleProgress } from "./sample.js";
@@ -32,7 +32,10 @@ export interface ImageEmbedder {
   embedTexts(texts: readonly string[]): Promise<TextEmbedding>;
 }
 
-/** `@proj/clip`'s model as an `ImageEmbedder` (images preprocessed at the model's resolution). */
+/**
+ * `@proj/clip`'s model as an `ImageEmbedder`: images preprocessed at the model's resolution; texts with their token
+ * features (the text transformer after `ln_final`) and padding mask, for priors trained with text tokens.
+ */
 export function clipEmbedder(model: ClipModel): ImageEmbedder {
   return {
     dim: model.config.embedDim,
@@ -45,7 +48,8 @@ export function clipEmbedder(model: ClipModel): ImageEmbedder {
       }
     },
     async embedTexts(texts) {
-      return { embeddings: await encodeText(model, [...texts]) };
+      const { features, tokens, mask } = await encodeTextTokens(model, [...texts]);
+      return { embeddings: features, tokens, mask };
     },
   };
 }
@@ -340,11 +344,13 @@ async function textEmbeddingsToImageEmbeddings(pipeline: Pipeline, texts: string
   if (pipeline.prior === undefined) throw new Error(`${what}: the pipeline has no prior (createPipeline({ prior }))`);
   throwIfAborted(options.signal, what);
   const text = await pipeline.clip.embedTexts(texts);
+  const useTokens = pipeline.prior.config.textTokenDim > 0;
+  if (useTokens && text.tokens === undefined) throw new Error(`${what}: the prior takes text token features, but the CLIP gave none`);
   try {
     return await samplePrior(pipeline.prior, {
       textEmbeddings: text.embeddings,
-      textTokens: text.tokens,
-      textMask: text.mask,
+      textTokens: useTokens ? text.tokens : undefined,
+      textMask: useTokens ? text.mask : undefined,
       numInferenceSteps: options.priorSteps ?? 25,
       guidanceScale: options.priorGuidanceScale ?? 1.5,
       candidates: options.candidates,
