@@ -366,7 +366,7 @@ async function textEmbeddingsToImageEmbeddings(pipeline: Pipeline, texts: string
 /** One ingredient of `mix`: an image or a text (through the prior), with a weight ≥ 0. */
 export type MixItem = { image: ImageInput; weight: number } | { text: string; weight: number };
 
-export interface MixOptions extends TextToImageOptions {}
+export type MixOptions = TextToImageOptions;
 
 /**
  * Decodes the weighted mean of the items' normalised image embeddings (texts mapped to image embeddings by the

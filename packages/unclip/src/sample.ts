@@ -18,7 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { DDIMScheduler, type DDIMSchedulerOptions } from "./ddim-scheduler.js";
-import { DDPMScheduler } from "./ddpm-scheduler.js";
+import type { DDPMScheduler } from "./ddpm-scheduler.js";
 import type { DiffusionPrior } from "./diffusion-prior.js";
 import { RandomGenerator } from "./random.js";
 import type { UNet } from "./unet.js";
