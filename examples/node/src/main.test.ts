@@ -1,0 +1,131 @@
+/**
+ * Runs the example end to end as a user would (`node --import tsx src/main.ts …`) on two small images, with tiny
+ * random-weight models written to a temporary folder: a ViT CLIP with embedding width 32 (TINY_DECODER's
+ * clipEmbedDim), TINY_DECODER (16×16), TINY_UPSAMPLER (16 → 32) and TINY_PRIOR. Random weights make the pictures
+ * noise; what is checked is the plumbing: the printed classification, the PNG files and their size.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-wasm";
+import { clipFromSafetensors, initClip, saveClip, type ClipConfig } from "@proj/clip";
+import { DiffusionPrior, TINY_DECODER, TINY_PRIOR, TINY_UPSAMPLER, UNet } from "@proj/unclip";
+import { decode, encode } from "fast-png";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "main.ts");
+
+/** A tiny ViT CLIP: 32×32 images in 16 patches, one block per tower, CLIP's own 49,408-token vocabulary. */
+const TINY_CLIP: ClipConfig = {
+  embedDim: TINY_DECODER.clipEmbedDim,
+  imageResolution: 32,
+  visionLayers: 1,
+  visionWidth: 64, // one head: the ViT has width / 64 heads
+  visionPatchSize: 8,
+  contextLength: 77,
+  vocabSize: 49_408,
+  transformerWidth: 32,
+  transformerHeads: 2,
+  transformerLayers: 1,
+};
+
+let dir: string;
+let models: Record<"clip" | "decoder" | "upsampler" | "prior", string>;
+
+function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ["--import", "tsx", SCRIPT, ...args], { cwd: dir, encoding: "utf8", timeout: 150_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A size×size PNG of one colour with a lighter square in the middle. */
+function picture(size: number, rgb: [number, number, number]): Uint8Array {
+  const data = new Uint8Array(size * size * 3);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const inside = Math.abs(x - size / 2) < size / 4 && Math.abs(y - size / 2) < size / 4;
+      for (let c = 0; c < 3; c++) data[(y * size + x) * 3 + c] = inside ? 255 - (255 - rgb[c]!) / 2 : rgb[c]!;
+    }
+  }
+  return encode({ width: size, height: size, data, channels: 3, depth: 8 });
+}
+
+beforeAll(async () => {
+  await tf.setBackend("wasm");
+  dir = mkdtempSync(join(tmpdir(), "proj-example-node-"));
+  models = {
+    clip: join(dir, "clip.safetensors"),
+    decoder: join(dir, "decoder.safetensors"),
+    upsampler: join(dir, "upsampler.safetensors"),
+    prior: join(dir, "prior.safetensors"),
+  };
+  const clip = clipFromSafetensors(initClip(TINY_CLIP, { seed: 1 }));
+  writeFileSync(models.clip, await saveClip(clip));
+  clip.dispose();
+  for (const [path, make] of [
+    [models.decoder, () => new UNet(TINY_DECODER)],
+    [models.upsampler, () => new UNet(TINY_UPSAMPLER)],
+    [models.prior, () => new DiffusionPrior(TINY_PRIOR)],
+  ] as const) {
+    const model = make();
+    writeFileSync(path, model.toSafetensors());
+    model.dispose();
+  }
+  mkdirSync(join(dir, "photos"));
+  writeFileSync(join(dir, "photos", "red.png"), picture(24, [200, 30, 30]));
+  writeFileSync(join(dir, "photos", "blue.png"), picture(40, [20, 40, 210]));
+  writeFileSync(join(dir, "photos", "notes.txt"), "not an image");
+});
+
+afterAll(() => {
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("examples/node src/main.ts", () => {
+  it("classifies the folder, writes variations, the 30/70 blend and a text-to-image as 32×32 PNGs", () => {
+    const labels = ["red square", "blue square", "green tree"];
+    const modelFlags = Object.entries(models).flatMap(([kind, path]) => [`--${kind}`, path]);
+    const result = run(["--images", "photos", "--labels", labels.join(","), "--out", "out", "--count", "2", "--steps", "2", ...modelFlags]);
+    expect(result.status, result.stderr).toBe(0);
+
+    // The classification: each image's name, then every label with its score, most likely first.
+    const lines = result.stdout.split("\n");
+    expect(lines).toContain("backend: wasm");
+    for (const image of ["blue.png", "red.png"]) {
+      const at = lines.indexOf(image);
+      expect(at, `${image} in\n${result.stdout}`).toBeGreaterThanOrEqual(0);
+      const rows = lines.slice(at + 1, at + 1 + labels.length).map((line) => /^ {2}(\d\.\d{4}) {2}(.+)$/.exec(line));
+      expect(rows.every((row) => row !== null), result.stdout).toBe(true);
+      const scores = rows.map((row) => Number(row![1]));
+      expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+      expect(scores.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 2);
+      expect(rows.map((row) => row![2]).sort()).toEqual([...labels].sort());
+    }
+
+    // The files: 2 variations of each image, the blend (30% red.png, 70% blue.png: images are taken in name order), and
+    // the first image's top label from text.
+    const written = readdirSync(join(dir, "out")).sort();
+    const topLabel = lines[lines.indexOf("blue.png") + 1]!.slice(10).replaceAll(/[^\w-]+/g, "_");
+    expect(written).toEqual(
+      ["blend-red-30-blue-70.png", "blue-variation-1.png", "blue-variation-2.png", "red-variation-1.png", "red-variation-2.png", `text-${topLabel}.png`].sort(),
+    );
+    for (const name of written) {
+      const png = decode(readFileSync(join(dir, "out", name)));
+      expect([png.width, png.height, png.channels], name).toEqual([32, 32, 3]);
+    }
+  });
+
+  it("names a missing model and how to train it", () => {
+    const result = run(["--images", "photos", "--labels", "a,b", "--clip", join(dir, "nowhere.safetensors"), "--decoder", models.decoder]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`missing clip model: ${join(dir, "nowhere.safetensors")} does not exist`);
+    expect(result.stderr).toContain("npm run train:clip");
+    // An optional model asked for by flag must exist too (a typo should not silently drop the upsampler).
+    const typo = run(["--images", "photos", "--labels", "a,b", "--clip", models.clip, "--decoder", models.decoder, "--upsampler", join(dir, "upsampler.safetensor")]);
+    expect(typo.status).toBe(1);
+    expect(typo.stderr).toContain("missing upsampler model");
+    expect(typo.stderr).toContain("npm run train:upsampler");
+  });
+});
