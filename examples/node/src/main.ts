@@ -78,88 +78,96 @@ const images = readdirSync(flags.images)
 if (images.length === 0) fail(`no .png/.jpg images in ${flags.images}`);
 mkdirSync(flags.out, { recursive: true });
 
-// 2. Choose the backend and load the models.
-const backend = await setupBackend(flags.backend === "auto" ? undefined : (flags.backend as "wasm"));
-console.log(`backend: ${backend}`);
-const readBytes = (path: string): Uint8Array => new Uint8Array(readFileSync(path));
-const clip = await loadClip(paths.clip);
-const decoder = UNet.fromSafetensors(readBytes(paths.decoder));
-const upsampler = paths.upsampler === undefined ? undefined : UNet.fromSafetensors(readBytes(paths.upsampler));
-const prior = paths.prior === undefined ? undefined : DiffusionPrior.fromSafetensors(readBytes(paths.prior));
-const pipeline = createPipeline({ clip, decoder, upsampler, prior });
+async function main(): Promise<void> {
+  // 2. Choose the backend and load the models.
+  const backend = await setupBackend(flags.backend === "auto" ? undefined : (flags.backend as "wasm"));
+  console.log(`backend: ${backend}`);
+  const readBytes = (path: string): Uint8Array => new Uint8Array(readFileSync(path));
+  const clip = await loadClip(paths.clip);
+  const decoder = UNet.fromSafetensors(readBytes(paths.decoder));
+  const upsampler = paths.upsampler === undefined ? undefined : UNet.fromSafetensors(readBytes(paths.upsampler));
+  const prior = paths.prior === undefined ? undefined : DiffusionPrior.fromSafetensors(readBytes(paths.prior));
+  const pipeline = createPipeline({ clip, decoder, upsampler, prior });
 
-// 3. Zero-shot classification: one sorted list of labels per image.
-const classifier = await createZeroShotClassifier(clip, labels);
-const scores = await classifier.classify(images);
-classifier.dispose();
-images.forEach((image, i) => {
-  console.log(basename(image));
-  for (const { label, score } of scores[i]!) console.log(`  ${score.toFixed(4)}  ${label}`);
-});
-
-// 4. Variations of every image and a 30/70 blend of the first two, written as PNG files as they finish.
-async function writePng(path: string, image: tf.Tensor4D): Promise<void> {
-  const [, height, width] = image.shape; // [1, H, W, 3] in [0, 1]
-  const bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(image, 0, 1), 255)), "int32"));
-  const data = Uint8Array.from(await bytes.data());
-  bytes.dispose();
-  writeFileSync(path, encode({ width, height, data, channels: 3, depth: 8 }));
-}
-
-const stepsPerImage = numInferenceSteps + (upsampler === undefined ? 0 : UPSAMPLER_STEPS); // decoder + upsampler steps
-const batches = Math.ceil(count / 8); // pipeline calls decode up to 8 images per batch
-const hasBlend = images.length >= 2;
-const hasText = prior !== undefined;
-const total = stepsPerImage * (images.length * batches + (hasBlend ? 1 : 0) + (hasText ? 1 : 0)) + (hasText ? 25 : 0); // prior: 25 steps
-const bar = new SingleBar({ format: "{task} [{bar}] {value}/{total} steps | {stage}", hideCursor: true });
-bar.start(total, 0, { task: "images", stage: "" });
-const onProgress = ({ stage }: SampleProgress): void => bar.increment({ stage });
-const written: string[] = [];
-const stem = (path: string): string => basename(path, extname(path));
-
-for (const image of images) {
-  bar.update({ task: stem(image) });
-  const result = await variations(pipeline, image, {
-    count,
-    numInferenceSteps,
-    seed,
-    upsamplerSteps: UPSAMPLER_STEPS,
-    onProgress,
-    onImage: async (index, one) => {
-      const path = join(flags.out, `${stem(image)}-variation-${index + 1}.png`);
-      await writePng(path, one);
-      written.push(path);
-    },
+  // 3. Zero-shot classification: one sorted list of labels per image.
+  const classifier = await createZeroShotClassifier(clip, labels);
+  const scores = await classifier.classify(images);
+  classifier.dispose();
+  images.forEach((image, i) => {
+    console.log(basename(image));
+    for (const { label, score } of scores[i]!) console.log(`  ${score.toFixed(4)}  ${label}`);
   });
-  result.dispose();
+
+  // 4. Variations of every image and a 30/70 blend of the first two, written as PNG files as they finish.
+  async function writePng(path: string, image: tf.Tensor4D): Promise<void> {
+    const [, height, width] = image.shape; // [1, H, W, 3] in [0, 1]
+    const bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(image, 0, 1), 255)), "int32"));
+    const data = Uint8Array.from(await bytes.data());
+    bytes.dispose();
+    writeFileSync(path, encode({ width, height, data, channels: 3, depth: 8 }));
+  }
+
+  const stepsPerImage = numInferenceSteps + (upsampler === undefined ? 0 : UPSAMPLER_STEPS); // decoder + upsampler steps
+  const batches = Math.ceil(count / 8); // pipeline calls decode up to 8 images per batch
+  const hasBlend = images.length >= 2;
+  const hasText = prior !== undefined;
+  const total = stepsPerImage * (images.length * batches + (hasBlend ? 1 : 0) + (hasText ? 1 : 0)) + (hasText ? 25 : 0); // prior: 25 steps
+  const bar = new SingleBar({ format: "{task} [{bar}] {value}/{total} steps | {stage}", hideCursor: true });
+  bar.start(total, 0, { task: "images", stage: "" });
+  const onProgress = ({ stage }: SampleProgress): void => bar.increment({ stage });
+  const written: string[] = [];
+  const stem = (path: string): string => basename(path, extname(path));
+
+  for (const image of images) {
+    bar.update({ task: stem(image) });
+    const result = await variations(pipeline, image, {
+      count,
+      numInferenceSteps,
+      seed,
+      upsamplerSteps: UPSAMPLER_STEPS,
+      onProgress,
+      onImage: async (index, one) => {
+        const path = join(flags.out, `${stem(image)}-variation-${index + 1}.png`);
+        await writePng(path, one);
+        written.push(path);
+      },
+    });
+    result.dispose();
+  }
+
+  if (hasBlend) {
+    // interpolate's weight is the share of the second image: 0.3 → 30% of images[1], 70% of images[0].
+    bar.update({ task: "blend" });
+    const blend = await interpolate(pipeline, images[0]!, images[1]!, { weights: [0.3], numInferenceSteps, seed, upsamplerSteps: UPSAMPLER_STEPS, onProgress });
+    const path = join(flags.out, `blend-${stem(images[1]!)}-30-${stem(images[0]!)}-70.png`);
+    await writePng(path, blend);
+    blend.dispose();
+    written.push(path);
+  }
+
+  if (hasText) {
+    // With a prior: the first image's most likely label, drawn from text alone.
+    const label = scores[0]![0]!.label;
+    bar.update({ task: "text" });
+    const image = await textToImage(pipeline, `a photo of a ${label}.`, { numInferenceSteps, seed, upsamplerSteps: UPSAMPLER_STEPS, onProgress });
+    const path = join(flags.out, `text-${label.replaceAll(/[^\w-]+/g, "_")}.png`);
+    await writePng(path, image);
+    image.dispose();
+    written.push(path);
+  }
+  bar.stop();
+  if (!hasBlend) console.log("one image only: no blend (it needs two)");
+  console.log(`wrote ${written.length} PNG files:\n${written.map((path) => `  ${path}`).join("\n")}`);
+
+  // 5. Release the models' weights.
+  clip.dispose();
+  decoder.dispose();
+  upsampler?.dispose();
+  prior?.dispose();
 }
 
-if (hasBlend) {
-  // interpolate's weight is the share of the second image: 0.3 → 30% of images[1], 70% of images[0].
-  bar.update({ task: "blend" });
-  const blend = await interpolate(pipeline, images[0]!, images[1]!, { weights: [0.3], numInferenceSteps, seed, upsamplerSteps: UPSAMPLER_STEPS, onProgress });
-  const path = join(flags.out, `blend-${stem(images[1]!)}-30-${stem(images[0]!)}-70.png`);
-  await writePng(path, blend);
-  blend.dispose();
-  written.push(path);
-}
-
-if (hasText) {
-  // With a prior: the first image's most likely label, drawn from text alone.
-  const label = scores[0]![0]!.label;
-  bar.update({ task: "text" });
-  const image = await textToImage(pipeline, `a photo of a ${label}.`, { numInferenceSteps, seed, upsamplerSteps: UPSAMPLER_STEPS, onProgress });
-  const path = join(flags.out, `text-${label.replaceAll(/[^\w-]+/g, "_")}.png`);
-  await writePng(path, image);
-  image.dispose();
-  written.push(path);
-}
-bar.stop();
-if (!hasBlend) console.log("one image only: no blend (it needs two)");
-console.log(`wrote ${written.length} PNG files:\n${written.map((path) => `  ${path}`).join("\n")}`);
-
-// 5. Release the models' weights.
-clip.dispose();
-decoder.dispose();
-upsampler?.dispose();
-prior?.dispose();
+// Errors end the script with their message (not an unhandled rejection, which tfjs-backend-wasm rethrows noisily).
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+  process.exit(1);
+});
