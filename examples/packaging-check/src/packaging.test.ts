@@ -65,6 +65,24 @@ if (missing.length > 0) throw new Error("imported as undefined: " + missing.join
 `;
 }
 
+/**
+ * Why an offline install failed: the registry dependencies (the peers asked for, and the libraries' own dependencies)
+ * that the npm cache cannot answer for. npm itself often reports only ERESOLVE then.
+ */
+function offlineDiagnosis(peers: string[], cwd: string): string {
+  const wanted = [...peers];
+  for (const lib of LIBRARIES) {
+    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, lib.dir, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+    for (const [name, range] of Object.entries(manifest.dependencies ?? {})) if (!name.startsWith("@proj/")) wanted.push(`${name}@${range}`);
+  }
+  const uncached = wanted.filter((spec) => npm(["view", spec, "version", "--offline"], cwd).status !== 0);
+  if (uncached.length === 0) return "npm install of the tarballs failed (every dependency is in the npm cache):";
+  return (
+    `npm cannot install the tarballs OFFLINE: not in the npm cache: ${uncached.join(", ")}. ` +
+    "Run `npm install` in the workspace once with network access (it fills ~/.npm/_cacache), then rerun this test. npm said:"
+  );
+}
+
 interface Packed {
   filename: string;
   size: number;
@@ -109,15 +127,7 @@ beforeAll(() => {
     ],
     app,
   );
-  if (install.status !== 0) {
-    const notCached = /ENOTCACHED|not in the cache|request to .* failed/i.test(install.stderr);
-    throw new Error(
-      (notCached
-        ? "npm could not install the tarballs OFFLINE: a dependency is missing from the npm cache (~/.npm/_cacache). " +
-          "Run `npm install` in the workspace once with network access (it fills the cache), then rerun this test.\n"
-        : "npm install of the tarballs failed:\n") + install.stderr,
-    );
-  }
+  if (install.status !== 0) throw new Error(`${offlineDiagnosis([`@tensorflow/tfjs-core@${tfjsVersion}`, `@tensorflow/tfjs-backend-wasm@${tfjsVersion}`], app)}\n${install.stderr}`);
 
   // 3. One real call per package, through the namespaces (the named imports are checked one package at a time below).
   writeFileSync(
