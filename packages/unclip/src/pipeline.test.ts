@@ -230,6 +230,10 @@ describe("sampling and the pipeline (tiny random models; plumbing, seeds, memory
     const config = clipConfigFromJson({ embed_dim: 32, image_resolution: 16, vision_layers: 1, vision_width: 64, vision_patch_size: 8, context_length: 12, vocab_size: 49408, transformer_width: 64, transformer_heads: 1, transformer_layers: 1 });
     const clip = clipFromSafetensors(initClip(config, { seed: 1 }));
     const tokenPrior = new DiffusionPrior({ ...TINY_PRIOR, textTokenDim: 64, maxTextTokens: 12 }, { seed: 4 });
+    const narrow = new DiffusionPrior({ ...TINY_PRIOR, textTokenDim: 64, maxTextTokens: 8 });
+    expect(() => createPipeline({ clip, prior: narrow, decoder })).toThrow(/the prior takes up to 8 text tokens of width 64, the CLIP gives 12 of width 64/);
+    expect(() => createPipeline({ clip: fakeClip(32), prior: narrow, decoder })).toThrow(/the prior takes text token features, but the CLIP provides none/);
+    narrow.dispose();
     const before = tf.memory().numTensors;
     const withTokens = createPipeline({ clip, prior: tokenPrior, decoder });
     const images = await withTokens.clip.embedImages([solid(200, 10, 10)]);

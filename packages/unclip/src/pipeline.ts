@@ -27,6 +27,8 @@ export interface TextEmbedding {
 /** The CLIP a pipeline needs: image and text embeddings in one joint space of width `dim`. */
 export interface ImageEmbedder {
   readonly dim: number;
+  /** Width and count of the text token features `embedTexts` returns, when it returns them. */
+  readonly textTokens?: { width: number; count: number };
   /** [N, dim], not necessarily normalised. */
   embedImages(images: readonly ImageInput[]): Promise<tf.Tensor2D>;
   embedTexts(texts: readonly string[]): Promise<TextEmbedding>;
@@ -39,6 +41,7 @@ export interface ImageEmbedder {
 export function clipEmbedder(model: ClipModel): ImageEmbedder {
   return {
     dim: model.config.embedDim,
+    textTokens: { width: model.config.transformerWidth, count: model.config.contextLength },
     async embedImages(images) {
       const pixels = await preprocess([...images], { size: model.config.imageResolution });
       try {
@@ -70,6 +73,16 @@ export function createPipeline(components: { clip: ImageEmbedder | ClipModel; pr
   }
   if (prior !== undefined && prior.config.clipEmbedDim !== clip.dim) {
     throw new RangeError(`createPipeline: the prior expects CLIP embeddings of width ${prior.config.clipEmbedDim}, the CLIP makes ${clip.dim}`);
+  }
+  for (const [name, model] of [["prior", prior?.config], ["decoder", decoder.config]] as const) {
+    if (model === undefined || model.textTokenDim === 0) continue;
+    const tokens = clip.textTokens;
+    if (tokens === undefined) throw new RangeError(`createPipeline: the ${name} takes text token features, but the CLIP provides none`);
+    if (tokens.width !== model.textTokenDim || tokens.count > model.maxTextTokens) {
+      throw new RangeError(
+        `createPipeline: the ${name} takes up to ${model.maxTextTokens} text tokens of width ${model.textTokenDim}, the CLIP gives ${tokens.count} of width ${tokens.width}`,
+      );
+    }
   }
   if (upsampler !== undefined && upsampler.config.lowResSize !== decoder.config.imageSize) {
     throw new RangeError(`createPipeline: the upsampler takes ${upsampler.config.lowResSize}×${upsampler.config.lowResSize} images, the decoder makes ${decoder.config.imageSize}×${decoder.config.imageSize}`);

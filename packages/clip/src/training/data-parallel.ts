@@ -30,8 +30,11 @@ export interface DataParallelOptions {
    * gradients that training needs; tfjs-core's registers none).
    */
   workerImports?: readonly string[];
-  /** Options for `new Worker` (e.g. `workerData` for a bootstrap script that runs the TypeScript sources). */
-  workerOptions?: WorkerThreads.WorkerOptions;
+  /**
+   * Options for Node's `new Worker` (`worker_threads.WorkerOptions`, e.g. `workerData` for a bootstrap script that
+   * runs the TypeScript sources). Typed loosely so the package's types need no `@types/node` in browser apps.
+   */
+  workerOptions?: Readonly<Record<string, unknown>>;
 }
 
 const WORKER_THREADS = "node:worker_threads"; // computed: bundlers leave Node built-ins alone
