@@ -10,6 +10,7 @@
         "src/gemm.cc",
         "src/isa.cc",
         "src/norm.cc",
+        "src/optimizer.cc",
         "src/thread-pool.cc"
       ],
       "cflags!": ["-fno-exceptions"],

@@ -11,6 +11,7 @@
 #include "gemm.h"
 #include "isa.h"
 #include "kernels.h"
+#include "optimizer.h"
 #include "thread-pool.h"
 
 namespace projnative {
@@ -180,6 +181,31 @@ napi_value Attention_(napi_env env, napi_callback_info info) {
   return guarded(env, [&] { attention_forward(s, args.floats(1), args.floats(2), args.floats(3), args.floats(4), args.floats(5)); });
 }
 
+// softmax(mem, x, y, rows, n)
+napi_value Softmax_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  return guarded(env, [&] { softmax_rows(args.floats(1), args.floats(2), args.integer(3), args.i32(4)); });
+}
+
+// activationGrad(mem, x, dy, dx, n, activation)
+napi_value ActivationGrad_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  return guarded(env, [&] { activation_grad(args.floats(1), args.floats(2), args.floats(3), args.integer(4), args.i32(5)); });
+}
+
+// adamw(mem, param, grad, m, v, n, beta1, beta2, epsilon, stepSize, biasCorrection2, decay)
+napi_value AdamW_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  AdamWStep s;
+  s.beta1 = static_cast<float>(args.number(6));
+  s.beta2 = static_cast<float>(args.number(7));
+  s.epsilon = static_cast<float>(args.number(8));
+  s.step_size = static_cast<float>(args.number(9));
+  s.bias_correction2 = static_cast<float>(args.number(10));
+  s.decay = static_cast<float>(args.number(11));
+  return guarded(env, [&] { adamw_update(args.floats(1), args.floats(2), args.floats(3), args.floats(4), args.integer(5), s); });
+}
+
 napi_value SetThreads_(napi_env env, napi_callback_info info) {
   Args args(env, info, false);
   guarded(env, [&] { ThreadPool::instance().set_threads(args.i32(0)); });
@@ -218,6 +244,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"groupNorm", nullptr, GroupNorm_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"exp", nullptr, Exp_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"groupNormGrad", nullptr, GroupNormGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmax", nullptr, Softmax_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"activationGrad", nullptr, ActivationGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamw", nullptr, AdamW_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, Attention_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads_, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -52,6 +52,40 @@ PROJ_INLINE void exp_impl(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = fast_exp(x[i]);
 }
 
+template <int kAct>
+PROJ_INLINE void activation_grad_t(const float* __restrict x, const float* __restrict dy, float* __restrict dx,
+                                   int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    float d = 1.0f;
+    if (kAct == kActGelu) {
+      d = 0.5f * (1.0f + fast_erf(v * 0.70710678118654752f)) + v * 0.39894228040143268f * fast_exp(-0.5f * v * v);
+    }
+    if (kAct == kActQuickGelu) {
+      const float s = fast_sigmoid(1.702f * v);
+      d = s * (1.0f + 1.702f * v * (1.0f - s));
+    }
+    if (kAct == kActSilu) {
+      const float s = fast_sigmoid(v);
+      d = s * (1.0f + v * (1.0f - s));
+    }
+    dx[i] = dy[i] * d;
+  }
+}
+
+PROJ_INLINE void activation_grad_impl(const float* x, const float* dy, float* dx, int64_t n, int act) {
+  switch (act) {
+    case kActGelu: return activation_grad_t<kActGelu>(x, dy, dx, n);
+    case kActQuickGelu: return activation_grad_t<kActQuickGelu>(x, dy, dx, n);
+    case kActSilu: return activation_grad_t<kActSilu>(x, dy, dx, n);
+    default: return activation_grad_t<kActNone>(x, dy, dx, n);
+  }
+}
+
+void activation_grad_scalar(const float* x, const float* dy, float* dx, int64_t n, int act) {
+  activation_grad_impl(x, dy, dx, n, act);
+}
+
 void exp_scalar(const float* x, float* y, int64_t n) { exp_impl(x, y, n); }
 void softmax_scalar(float* x, int n) { softmax_impl(x, n); }
 void activate_scalar(float* y, int64_t ld, int rows, int cols, const float* bias, int act, float alpha) {
@@ -61,11 +95,17 @@ void activate_scalar(float* y, int64_t ld, int rows, int cols, const float* bias
 #if PROJ_X86
 PROJ_TARGET_AVX2 void exp_avx2(const float* x, float* y, int64_t n) { exp_impl(x, y, n); }
 PROJ_TARGET_AVX2 void softmax_avx2(float* x, int n) { softmax_impl(x, n); }
+PROJ_TARGET_AVX2 void activation_grad_avx2(const float* x, const float* dy, float* dx, int64_t n, int act) {
+  activation_grad_impl(x, dy, dx, n, act);
+}
 PROJ_TARGET_AVX2 void activate_avx2(float* y, int64_t ld, int rows, int cols, const float* bias, int act, float alpha) {
   activate_impl(y, ld, rows, cols, bias, act, alpha);
 }
 PROJ_TARGET_AVX512 void exp_avx512(const float* x, float* y, int64_t n) { exp_impl(x, y, n); }
 PROJ_TARGET_AVX512 void softmax_avx512(float* x, int n) { softmax_impl(x, n); }
+PROJ_TARGET_AVX512 void activation_grad_avx512(const float* x, const float* dy, float* dx, int64_t n, int act) {
+  activation_grad_impl(x, dy, dx, n, act);
+}
 PROJ_TARGET_AVX512 void activate_avx512(float* y, int64_t ld, int rows, int cols, const float* bias, int act,
                                         float alpha) {
   activate_impl(y, ld, rows, cols, bias, act, alpha);
@@ -107,6 +147,41 @@ void softmax_row(float* x, int n) {
     case Isa::kAvx2: return softmax_avx2(x, n);
 #endif
     default: return softmax_scalar(x, n);
+  }
+}
+
+void softmax_rows(const float* x, float* y, int64_t rows, int n) {
+  constexpr int64_t kFloatsPerTask = 1 << 14;
+  const int64_t rows_per_task = std::max<int64_t>(1, kFloatsPerTask / std::max(n, 1));
+  const int tasks = static_cast<int>((rows + rows_per_task - 1) / rows_per_task);
+  auto body = [&](int task, int) {
+    const int64_t end = std::min(rows, (task + 1) * rows_per_task);
+    for (int64_t r = task * rows_per_task; r < end; r++) {
+      float* out = y + r * n;
+      if (out != x + r * n) std::copy(x + r * n, x + (r + 1) * n, out);
+      softmax_row(out, n);  // a row of all −∞: −∞ − (−∞) = NaN throughout, as tfjs
+    }
+  };
+  if (tasks > 1) {
+    ThreadPool::instance().run(tasks, body);
+  } else if (tasks == 1) {
+    body(0, 0);
+  }
+}
+
+void activation_grad(const float* x, const float* dy, float* dx, int64_t n, int act) {
+  auto fn = activation_grad_scalar;
+#if PROJ_X86
+  if (current_isa() == Isa::kAvx512) fn = activation_grad_avx512;
+  if (current_isa() == Isa::kAvx2) fn = activation_grad_avx2;
+#endif
+  constexpr int64_t kChunk = 1 << 15;
+  const int chunks = static_cast<int>((n + kChunk - 1) / kChunk);
+  auto body = [&](int i, int) { fn(x + i * kChunk, dy + i * kChunk, dx + i * kChunk, std::min(kChunk, n - i * kChunk), act); };
+  if (chunks > 1) {
+    ThreadPool::instance().run(chunks, body);
+  } else if (n > 0) {
+    body(0, 0);
   }
 }
 

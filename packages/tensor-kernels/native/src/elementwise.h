@@ -5,6 +5,7 @@
 //   scalar    baseline build (SSE2 on x86-64)           every CPU
 //   avx2      the same loops under target("avx2,fma")   x86-64 with AVX2 + FMA
 //   avx512    the same loops under target("avx512f…")   x86-64 with AVX-512
+// Kernels: activation epilogue rows, exp, softmax (one row, or rows in parallel), activation gradients.
 //   reference activation.h's scalar functions, applied one element at a time (the GEMM tests compare against it)
 #pragma once
 
@@ -20,5 +21,14 @@ void exp_array(const float* x, float* y, int64_t n);
 
 // x[0..n) ← softmax(x[0..n)) in place; x must hold at least one finite value.
 void softmax_row(float* x, int n);
+
+// y [rows, n] = softmax of each row of x (y may be x); a row whose maximum is −∞ gives NaN, as tfjs computes it.
+// Parallel over blocks of rows.
+void softmax_rows(const float* x, float* y, int64_t rows, int n);
+
+// dx[i] = dy[i] · act′(x[i]) for act in {gelu (erf form), quickGelu, silu}; other codes give dx = dy. The
+// derivatives:  gelu′ = Φ(x) + x·φ(x),  quickGelu′ = σ(1.702x)·(1 + 1.702x·(1 − σ(1.702x))),
+// silu′ = σ(x)·(1 + x·(1 − σ(x))). Reference: the cpu backend's tf.grad of the same formulas (the tests compare).
+void activation_grad(const float* x, const float* dy, float* dx, int64_t n, int act);
 
 }  // namespace projnative

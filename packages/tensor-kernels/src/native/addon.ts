@@ -7,6 +7,11 @@
  *
  * Loading never throws: `loadNativeAddon()` gives the addon or undefined, and `nativeUnavailableReason()` says why
  * (not built, load error, not Node).
+ *
+ * The CUDA build (native/build-cuda/proj_native_cuda.node, compiled by nvcc at install when the toolkit is there)
+ * is a second addon with the same calls for GEMM, layer norm, group norm, softmax and attention. It is loaded only
+ * when asked about (`cudaCompiled`, `cudaAvailable`, `setNativeDevice`); after `setNativeDevice("cuda")` those
+ * kernels run on the GPU, each call copying its spans host → device → host. Everything else stays on the CPU.
  */
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
@@ -35,6 +40,9 @@ interface RawAddon {
   groupNorm(...args: number[] | [ArrayBuffer, ...number[]]): void;
   groupNormGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
   exp(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  softmax(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  activationGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  adamw(...args: number[] | [ArrayBuffer, ...number[]]): void;
   attention(...args: number[] | [ArrayBuffer, ...number[]]): void;
   setThreads(threads: number): number;
   threads(): number;
@@ -43,6 +51,41 @@ interface RawAddon {
   setIsa(isa: string): boolean;
   fmaPeak(seconds: number): number;
 }
+
+/** What the CUDA addon reports about its build and the machine's GPUs. */
+export interface CudaStatus {
+  /** CUDART_VERSION it was compiled against (e.g. 13000 for 13.0). */
+  runtimeVersion: number;
+  /** The GPU code it holds: SASS per architecture and PTX for newer ones, e.g. "sm_75,…,sm_90,compute_90". */
+  targets: string;
+  /** CUDA devices visible (0 when no driver or GPU). */
+  devices: number;
+  /** Why there is no device, as CUDA says it (no driver, no GPU). */
+  error?: string;
+  driverVersion?: number;
+  /** Device 0, when there is one. */
+  name?: string;
+  computeCapability?: number;
+  memoryBytes?: number;
+}
+
+type KernelCall = (...args: [ArrayBuffer, ...number[]]) => void;
+
+interface RawCudaAddon {
+  gemm: KernelCall;
+  layerNorm: KernelCall;
+  groupNorm: KernelCall;
+  softmax: KernelCall;
+  attention: KernelCall;
+  status(): CudaStatus;
+}
+
+/** Where a kernel runs: the CPU addon, or the GPU through the CUDA addon. */
+export type NativeDevice = "cpu" | "cuda";
+
+/** The kernels the CUDA addon has; the others run on the CPU whatever the device. */
+export const CUDA_KERNELS = ["gemm", "layerNorm", "groupNorm", "softmax", "attention"] as const;
+type CudaKernel = (typeof CUDA_KERNELS)[number];
 
 const ADDON_FILE = "proj_native.node";
 /** Where the build lands relative to this module: src/native/ (tests, tsx) or dist/ (the published entry). */
@@ -88,6 +131,86 @@ function requireAddon(): RawAddon {
   const a = loadNativeAddon();
   if (a === undefined) throw new Error(`@proj/tensor-kernels/native: ${reason}`);
   return a;
+}
+
+// ---- the CUDA addon -----------------------------------------------------------------------------------------
+
+const CUDA_ADDON_FILE = "proj_native_cuda.node";
+const CUDA_CANDIDATES = ["../../native/build-cuda/", "../native/build-cuda/"];
+
+let cudaAddon: RawCudaAddon | undefined;
+let cudaStatusCache: CudaStatus | undefined;
+let cudaReason: string | undefined;
+let cudaLoaded = false;
+let device: NativeDevice = "cpu";
+
+function loadCuda(): void {
+  cudaLoaded = true;
+  if (typeof process === "undefined" || typeof process.versions?.node !== "string") {
+    cudaReason = "not running in Node";
+    return;
+  }
+  const override = process.env.PROJ_NATIVE_CUDA_ADDON;
+  const paths = override ? [override] : CUDA_CANDIDATES.map((dir) => fileURLToPath(new URL(dir + CUDA_ADDON_FILE, import.meta.url)));
+  const path = paths.find((p) => existsSync(p));
+  if (path === undefined) {
+    cudaReason = "the CUDA addon was not built (nvcc was not found at install, or its build failed: see native/build-cuda.log)";
+    return;
+  }
+  try {
+    cudaAddon = createRequire(import.meta.url)(path) as RawCudaAddon;
+    cudaStatusCache = cudaAddon.status();
+  } catch (error) {
+    cudaAddon = undefined;
+    cudaReason = `the CUDA addon at ${path} failed to load: ${(error as Error).message.split("\n")[0]}`;
+    return;
+  }
+  if (cudaStatusCache.devices === 0) cudaReason = `no CUDA device (${cudaStatusCache.error ?? "the driver reports none"})`;
+}
+
+/** Whether the CUDA addon was built at install and loads (it loads without a GPU or driver). */
+export function cudaCompiled(): boolean {
+  if (!cudaLoaded) loadCuda();
+  return cudaAddon !== undefined;
+}
+
+/** The CUDA addon's build and device report, or undefined when it was not built. */
+export function cudaStatus(): CudaStatus | undefined {
+  if (!cudaLoaded) loadCuda();
+  return cudaStatusCache === undefined ? undefined : { ...cudaStatusCache };
+}
+
+/** Whether kernels can run on a GPU: the CUDA addon loaded and sees a device. */
+export function cudaAvailable(): boolean {
+  if (!cudaLoaded) loadCuda();
+  return cudaAddon !== undefined && (cudaStatusCache?.devices ?? 0) > 0;
+}
+
+/** Why the GPU cannot be used (not built, no driver, no device), or undefined when it can. */
+export function cudaUnavailableReason(): string | undefined {
+  if (!cudaLoaded) loadCuda();
+  return cudaReason;
+}
+
+/**
+ * Sends the CUDA_KERNELS to the GPU ("cuda") or back to the CPU addon ("cpu", the default); throws, changing
+ * nothing, when "cuda" is asked for and `cudaAvailable()` is false. Returns the device in effect.
+ */
+export function setNativeDevice(next: NativeDevice): NativeDevice {
+  if (next !== "cpu" && next !== "cuda") throw new RangeError(`setNativeDevice: unknown device ${JSON.stringify(next)} (cpu or cuda)`);
+  if (next === "cuda" && !cudaAvailable()) throw new Error(`setNativeDevice: cuda is not available: ${cudaUnavailableReason()}`);
+  device = next;
+  return device;
+}
+
+export function nativeDevice(): NativeDevice {
+  return device;
+}
+
+/** The addon that runs `kernel` now: CUDA's when the device is "cuda" and it has the kernel, else the CPU's. */
+function kernelAddon(kernel: CudaKernel): Pick<RawCudaAddon, CudaKernel> {
+  if (device === "cuda" && cudaAddon !== undefined && CUDA_KERNELS.includes(kernel)) return cudaAddon;
+  return requireAddon() as unknown as Pick<RawCudaAddon, CudaKernel>;
 }
 
 // ---- argument checks ----------------------------------------------------------------------------------------
@@ -193,7 +316,8 @@ export function nativeGemm(memory: ArrayBuffer, call: GemmCall, reference = fals
   const bias = call.bias === undefined ? -1 : assertSpan(kernel, "bias", memory, call.bias, n);
   const activation = activationCode(kernel, call.activation);
   const alpha = assertFiniteNumber(kernel, "alpha", call.alpha ?? 0);
-  requireAddon().gemm(memory, a, b, c, bias, m, n, k, lda, ldb, ldc, +transA, +transB, +(call.accumulate === true), activation, alpha, batch, strideA, strideB, strideC, +reference);
+  const raw = reference ? requireAddon() : kernelAddon("gemm");
+  raw.gemm(memory, a, b, c, bias, m, n, k, lda, ldb, ldc, +transA, +transB, +(call.accumulate === true), activation, alpha, batch, strideA, strideB, strideC, +reference);
 }
 
 /** NHWC conv2d geometry (tfjs's Conv2DInfo, flattened). */
@@ -282,7 +406,7 @@ export function nativeLayerNorm(memory: ArrayBuffer, o: { x: number; gamma: numb
   const gamma = assertSpan(kernel, "gamma", memory, o.gamma, channels);
   const beta = assertSpan(kernel, "beta", memory, o.beta, channels);
   const out = assertSpan(kernel, "out", memory, o.out, size);
-  requireAddon().layerNorm(memory, x, gamma, beta, out, rows, channels, assertFiniteNumber(kernel, "epsilon", o.epsilon));
+  kernelAddon("layerNorm").layerNorm(memory, x, gamma, beta, out, rows, channels, assertFiniteNumber(kernel, "epsilon", o.epsilon));
 }
 
 /** NHWC group norm (+ SiLU): x [samples, pixels, channels]. */
@@ -302,7 +426,7 @@ export function nativeGroupNorm(
   const gamma = assertSpan(kernel, "gamma", memory, o.gamma, channels);
   const beta = assertSpan(kernel, "beta", memory, o.beta, channels);
   const out = assertSpan(kernel, "out", memory, o.out, size);
-  requireAddon().groupNorm(memory, x, gamma, beta, out, samples, pixels, channels, groups, assertFiniteNumber(kernel, "epsilon", o.epsilon), +o.silu);
+  kernelAddon("groupNorm").groupNorm(memory, x, gamma, beta, out, samples, pixels, channels, groups, assertFiniteNumber(kernel, "epsilon", o.epsilon), +o.silu);
 }
 
 /** y = exp(x) elementwise over `size` floats (≈ 1 ulp; exp(x) = 0 below −87.3, where float32 goes denormal). */
@@ -313,6 +437,83 @@ export function nativeExp(memory: ArrayBuffer, o: { x: number; y: number; size: 
   const x = assertSpan(kernel, "x", memory, o.x, size);
   const y = assertSpan(kernel, "y", memory, o.y, size);
   requireAddon().exp(memory, x, y, size);
+}
+
+/**
+ * y [rows, n] = softmax of each row of x (y may equal x: in place). A row whose maximum is −∞ gives NaN, as tfjs.
+ * On the GPU when the device is "cuda".
+ */
+export function nativeSoftmax(memory: ArrayBuffer, o: { x: number; y: number; rows: number; n: number }): void {
+  const kernel = "native softmax";
+  assertMemory(kernel, memory);
+  const rows = assertCount(kernel, "rows", o.rows);
+  const n = assertCount(kernel, "n", o.n, 1);
+  if (rows * n > MAX_DIM) throw new RangeError(`${kernel}: rows × n must be below 2³¹`);
+  const x = assertSpan(kernel, "x", memory, o.x, rows * n);
+  const y = assertSpan(kernel, "y", memory, o.y, rows * n);
+  if (x !== y && Math.abs(x - y) < rows * n * 4) throw new RangeError(`${kernel}: x and y overlap without being the same span`);
+  kernelAddon("softmax").softmax(memory, x, y, rows, n);
+}
+
+/** The activations whose gradient kernel exists: dx = dy · act′(x). */
+export const GRADIENT_ACTIVATIONS = ["gelu", "quickGelu", "silu"] as const;
+
+/** dx = dy · act′(x) over `size` floats for gelu (erf form), quickGelu or silu; dx overlaps neither input. */
+export function nativeActivationGrad(memory: ArrayBuffer, o: { x: number; dy: number; dx: number; size: number; activation: (typeof GRADIENT_ACTIVATIONS)[number] }): void {
+  const kernel = "native activationGrad";
+  assertMemory(kernel, memory);
+  if (!GRADIENT_ACTIVATIONS.includes(o.activation)) throw new RangeError(`${kernel}: activation must be one of ${GRADIENT_ACTIVATIONS.join(", ")}, got ${JSON.stringify(o.activation)}`);
+  const size = assertCount(kernel, "size", o.size);
+  const x = assertSpan(kernel, "x", memory, o.x, size);
+  const dy = assertSpan(kernel, "dy", memory, o.dy, size);
+  const dx = assertSpan(kernel, "dx", memory, o.dx, size);
+  for (const [name, other] of [["x", x], ["dy", dy]] as const) {
+    if (size > 0 && Math.abs(other - dx) < size * 4) throw new RangeError(`${kernel}: dx must not overlap ${name}`);
+  }
+  requireAddon().activationGrad(memory, x, dy, dx, size, ACTIVATION_CODES[o.activation]);
+}
+
+/** One AdamW step on one parameter (as src/training/adamw.ts): param, m, v updated in place from grad. */
+export interface AdamWCall {
+  param: number;
+  grad: number;
+  m: number;
+  v: number;
+  size: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  learningRate: number;
+  /** t of the bias corrections, from 1. */
+  step: number;
+  /** λ; 0 for a parameter that does not decay. */
+  weightDecay: number;
+}
+
+/** The AdamW update kernel (native/src/optimizer.cc) on spans of `memory`; the four spans must not overlap. */
+export function nativeAdamW(memory: ArrayBuffer, o: AdamWCall): void {
+  const kernel = "native adamw";
+  assertMemory(kernel, memory);
+  const size = assertCount(kernel, "size", o.size);
+  const spans = (["param", "grad", "m", "v"] as const).map((name) => [name, assertSpan(kernel, name, memory, o[name], size)] as const);
+  for (let i = 0; i < spans.length; i++) {
+    for (let j = i + 1; j < spans.length; j++) {
+      if (size > 0 && Math.abs(spans[i]![1] - spans[j]![1]) < size * 4) throw new RangeError(`${kernel}: ${spans[i]![0]} and ${spans[j]![0]} overlap`);
+    }
+  }
+  const [beta1, beta2] = [o.beta1, o.beta2].map((b, i) => {
+    if (!(typeof b === "number" && b >= 0 && b < 1)) throw new RangeError(`${kernel}: beta${i + 1} must be in [0, 1), got ${String(b)}`);
+    return b;
+  }) as [number, number];
+  const epsilon = assertFiniteNumber(kernel, "epsilon", o.epsilon);
+  const learningRate = assertFiniteNumber(kernel, "learningRate", o.learningRate);
+  const weightDecay = assertFiniteNumber(kernel, "weightDecay", o.weightDecay);
+  const step = assertCount(kernel, "step", o.step, 1);
+  if (!(epsilon > 0) || learningRate < 0 || weightDecay < 0) throw new RangeError(`${kernel}: epsilon must be > 0, learningRate and weightDecay ≥ 0`);
+  const stepSize = learningRate / (1 - beta1 ** step);
+  const biasCorrection2 = 1 - beta2 ** step;
+  const [param, grad, m, v] = spans.map(([, offset]) => offset) as [number, number, number, number];
+  requireAddon().adamw(memory, param, grad, m, v, size, beta1, beta2, epsilon, stepSize, biasCorrection2, learningRate * weightDecay);
 }
 
 /** groupNorm's gradient: dx [samples, pixels, channels], dgamma and dbeta [channels] from dy (through SiLU if `silu`). */
@@ -362,7 +563,7 @@ export function nativeAttention(
     mask = assertSpan(kernel, "mask", memory, o.mask, last);
   }
   const scale = assertFiniteNumber(kernel, "scale", o.scale);
-  requireAddon().attention(memory, q, k, v, mask, out, b, h, tq, tk, d, scale, +o.causal, ...strides);
+  kernelAddon("attention").attention(memory, q, k, v, mask, out, b, h, tq, tk, d, scale, +o.causal, ...strides);
 }
 
 // ---- configuration ------------------------------------------------------------------------------------------

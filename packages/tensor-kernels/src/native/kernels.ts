@@ -8,6 +8,7 @@
  *   Conv2DBackpropInput,             FusedConv2D's bias [Cout] and activation run in the GEMM epilogue (prelu and
  *   Conv2DBackpropFilter             other bias shapes: wasm's kernel)
  *   Exp                              vectorised polynomial (wasm's is a scalar loop; attention's gradient uses it)
+ *   Softmax                          rows of the last axis (another axis: wasm's kernel)
  *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjLayerNorm, ProjGroupNorm(Grad)    our fused ops
  *
  * Each kernel makes its inputs resident on the heap first (that may allocate), then allocates its output, then
@@ -23,6 +24,7 @@ import {
   Conv2DBackpropInput,
   Exp,
   FusedConv2D,
+  Softmax,
   getKernel,
   util,
 } from "@tensorflow/tfjs-core";
@@ -32,6 +34,7 @@ import type {
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
   FusedConv2DAttrs,
+  SoftmaxAttrs,
   KernelBackend,
   KernelConfig,
   KernelFunc,
@@ -44,7 +47,18 @@ import { GroupNormGrad } from "../ops/group-norm-grad.js";
 import { LayerNorm, type LayerNormAttrs } from "../ops/layer-norm.js";
 import { Linear, LinearNoBias, linearSizes, type LinearAttrs } from "../ops/linear.js";
 import { makeResident, type WasmBackend } from "../kernels/wasm/wasm-heap.js";
-import { nativeAttention, nativeConv2d, nativeExp, nativeGemm, nativeGroupNorm, nativeGroupNormGrad, nativeLayerNorm, type NativeActivation, type NativeConvGeometry } from "./addon.js";
+import {
+  nativeAttention,
+  nativeConv2d,
+  nativeExp,
+  nativeGemm,
+  nativeGroupNorm,
+  nativeGroupNormGrad,
+  nativeLayerNorm,
+  nativeSoftmax,
+  type NativeActivation,
+  type NativeConvGeometry,
+} from "./addon.js";
 
 export const NATIVE_BACKEND = "native";
 
@@ -417,6 +431,21 @@ const exp: KernelFunc = ({ inputs, backend, attrs }) => {
   return y;
 };
 
+const softmax: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { logits } = inputs as { logits: TensorInfo };
+  const { dim } = attrs as unknown as SoftmaxAttrs;
+  const native = host(backend);
+  const rank = logits.shape.length;
+  const lastAxis = rank > 0 && (dim === -1 || dim === rank - 1);
+  if (logits.dtype !== "float32" || !lastAxis) return runWasm(Softmax, native, { logits }, attrs ?? {});
+  const n = logits.shape[rank - 1]!;
+  const size = util.sizeFromShape(logits.shape);
+  makeResident(native, logits);
+  const y = native.makeOutput(logits.shape.slice(), "float32");
+  if (size > 0) nativeSoftmax(heap(native), { x: at(native, logits), y: at(native, y), rows: size / n, n });
+  return y;
+};
+
 const groupNormGrad: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, x, gamma, beta } = inputs as { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
   const { groups, epsilon, activation } = attrs as unknown as GroupNormAttrs;
@@ -456,6 +485,7 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(Conv2DBackpropInput, conv2dBackpropInput),
   nativeConfig(Conv2DBackpropFilter, conv2dBackpropFilter),
   nativeConfig(Exp, exp),
+  nativeConfig(Softmax, softmax),
   nativeConfig(Linear, linear),
   nativeConfig(LinearNoBias, linear),
   nativeConfig(Attention, attention),
