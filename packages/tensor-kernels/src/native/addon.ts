@@ -127,9 +127,24 @@ export function nativeUnavailableReason(): string | undefined {
   return reason;
 }
 
+/**
+ * Whether the loaded CPU addon has `call` (an addon built from older sources, e.g. a checkout pulled without
+ * `npm run build:native`, lacks the newer calls; their kernels then fall back to wasm).
+ */
+export function nativeHas(call: keyof RawAddon): boolean {
+  return typeof loadNativeAddon()?.[call] === "function";
+}
+
 function requireAddon(): RawAddon {
   const a = loadNativeAddon();
   if (a === undefined) throw new Error(`@proj/tensor-kernels/native: ${reason}`);
+  return a;
+}
+
+/** The addon, checked to have `call` (see nativeHas). */
+function requireCall(call: keyof RawAddon): RawAddon {
+  const a = requireAddon();
+  if (typeof a[call] !== "function") throw new Error(`@proj/tensor-kernels/native: the built addon has no ${call} (built from older sources: run \`npm run build:native -w @proj/tensor-kernels\`)`);
   return a;
 }
 
@@ -210,7 +225,7 @@ export function nativeDevice(): NativeDevice {
 /** The addon that runs `kernel` now: CUDA's when the device is "cuda" and it has the kernel, else the CPU's. */
 function kernelAddon(kernel: CudaKernel): Pick<RawCudaAddon, CudaKernel> {
   if (device === "cuda" && cudaAddon !== undefined && CUDA_KERNELS.includes(kernel)) return cudaAddon;
-  return requireAddon() as unknown as Pick<RawCudaAddon, CudaKernel>;
+  return requireCall(kernel) as unknown as Pick<RawCudaAddon, CudaKernel>;
 }
 
 // ---- argument checks ----------------------------------------------------------------------------------------
@@ -470,7 +485,7 @@ export function nativeActivationGrad(memory: ArrayBuffer, o: { x: number; dy: nu
   for (const [name, other] of [["x", x], ["dy", dy]] as const) {
     if (size > 0 && Math.abs(other - dx) < size * 4) throw new RangeError(`${kernel}: dx must not overlap ${name}`);
   }
-  requireAddon().activationGrad(memory, x, dy, dx, size, ACTIVATION_CODES[o.activation]);
+  requireCall("activationGrad").activationGrad(memory, x, dy, dx, size, ACTIVATION_CODES[o.activation]);
 }
 
 /** One AdamW step on one parameter (as src/training/adamw.ts): param, m, v updated in place from grad. */
@@ -513,7 +528,7 @@ export function nativeAdamW(memory: ArrayBuffer, o: AdamWCall): void {
   const stepSize = learningRate / (1 - beta1 ** step);
   const biasCorrection2 = 1 - beta2 ** step;
   const [param, grad, m, v] = spans.map(([, offset]) => offset) as [number, number, number, number];
-  requireAddon().adamw(memory, param, grad, m, v, size, beta1, beta2, epsilon, stepSize, biasCorrection2, learningRate * weightDecay);
+  requireCall("adamw").adamw(memory, param, grad, m, v, size, beta1, beta2, epsilon, stepSize, biasCorrection2, learningRate * weightDecay);
 }
 
 /** groupNorm's gradient: dx [samples, pixels, channels], dgamma and dbeta [channels] from dy (through SiLU if `silu`). */

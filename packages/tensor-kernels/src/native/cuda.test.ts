@@ -68,18 +68,17 @@ describe.skipIf(buildSkip !== "")(`CUDA build${buildSkip}`, () => {
   });
 });
 
-describe.skipIf(gpu || !nativeAvailable)(`without a usable GPU${nativeAvailable ? "" : " (skipped: the CPU addon is not built)"}`, () => {
+describe.skipIf(gpu || !nativeAvailable)(`without a usable GPU${gpu ? " (skipped: this machine has one)" : nativeAvailable ? "" : " (skipped: the CPU addon is not built)"}`, () => {
   it(`says why (${cudaUnavailableReason()}), refuses the cuda device and keeps the CPU kernels`, () => {
     expect(cudaAvailable()).toBe(false);
     expect(cudaUnavailableReason()).toMatch(/CUDA|cuda|nvcc/);
     expect(() => setNativeDevice("cuda")).toThrow(/cuda is not available/);
     expect(nativeDevice()).toBe("cpu");
-    const memory = new ArrayBuffer(4 * 8);
-    new Float32Array(memory).set([1, 2, 3, 4, 0, 0, 0, 0]);
-    nativeSoftmax(memory, { x: 0, y: 16, rows: 1, n: 4 });
-    const e = [1, 2, 3, 4].map(Math.exp);
-    const sum = e.reduce((a, b) => a + b);
-    expect(relativeErrorOf(new Float32Array(memory, 16, 4), e.map((v) => v / sum))).toBeLessThanOrEqual(1e-6);
+    const memory = new ArrayBuffer(4 * 16);
+    new Float32Array(memory).set([1, 2, 3, 4, 1, 1, 1, 1, 0, 0, 0, 0]); // x, γ, β, out
+    nativeLayerNorm(memory, { x: 0, gamma: 16, beta: 32, out: 48, rows: 1, channels: 4, epsilon: 0 });
+    const expected = [1, 2, 3, 4].map((v) => (v - 2.5) / Math.sqrt(1.25));
+    expect(relativeErrorOf(new Float32Array(memory, 48, 4), expected)).toBeLessThanOrEqual(1e-6);
   });
 });
 

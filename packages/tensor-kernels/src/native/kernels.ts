@@ -55,6 +55,7 @@ import {
   nativeGroupNorm,
   nativeGroupNormGrad,
   nativeLayerNorm,
+  nativeHas,
   nativeSoftmax,
   type NativeActivation,
   type NativeConvGeometry,
@@ -437,7 +438,7 @@ const softmax: KernelFunc = ({ inputs, backend, attrs }) => {
   const native = host(backend);
   const rank = logits.shape.length;
   const lastAxis = rank > 0 && (dim === -1 || dim === rank - 1);
-  if (logits.dtype !== "float32" || !lastAxis) return runWasm(Softmax, native, { logits }, attrs ?? {});
+  if (logits.dtype !== "float32" || !lastAxis || !nativeHas("softmax")) return runWasm(Softmax, native, { logits }, attrs ?? {});
   const n = logits.shape[rank - 1]!;
   const size = util.sizeFromShape(logits.shape);
   makeResident(native, logits);
