@@ -121,31 +121,23 @@ export interface LoadClipOptions {
   tokenizer?: ClipTokenizer;
 }
 
+/** Tokens of CLIP's own BPE vocabulary (the default tokenizer). */
+const CLIP_VOCAB_SIZE = 49_408;
+
 /** `__metadata__` key under which a model's own BPE vocabulary travels (OpenAI merges-file format). */
 export const TOKENIZER_METADATA_KEY = "tokenizer_bpe";
 
 function resolveTokenizer(file: SafetensorsFile, given: ClipTokenizer | undefined, config: ClipConfig): ClipTokenizer | undefined {
   const stored = file.metadata[TOKENIZER_METADATA_KEY];
   const tokenizer = given ?? (stored === undefined ? undefined : ClipTokenizer.fromFiles({ bpe: stored }));
-  const vocabSize = tokenizer?.vocabSize ?? 49_408;
-  if (tokenizer === undefined && config.vocabSize === vocabSize) return undefined; // CLIP's own, loaded on first use
-  if (vocabSize !== config.vocabSize) {
-    const source = given !== undefined ? "options.tokenizer" : stored !== undefined ? `__metadata__.${TOKENIZER_METADATA_KEY}` : "CLIP's default tokenizer";
-    throw new CheckpointError(
-      `loadClip: ${source} has ${vocabSize} tokens but the model's token embedding has ${config.vocabSize} rows` +
-        (tokenizer === undefined ? " (pass options.tokenizer with the model's vocabulary)" : ""),
-    );
+  // Without a tokenizer of its own the model takes CLIP's for strings (checked in `encodeText`) or token ids.
+  if (tokenizer !== undefined && tokenizer.vocabSize !== config.vocabSize) {
+    const source = given !== undefined ? "options.tokenizer" : `__metadata__.${TOKENIZER_METADATA_KEY}`;
+    throw new CheckpointError(`loadClip: ${source} has ${tokenizer.vocabSize} tokens but the model's token embedding has ${config.vocabSize} rows`);
   }
   return tokenizer;
 }
 
-/**
- * Reads a CLIP checkpoint (safetensors: a path or URL, or the bytes), in OpenAI's key layout (ViT or ModifiedResNet)
- * or Hugging Face `CLIPModel`'s (ViT only; detected from the keys and converted). The config comes from
- * `__metadata__.config` (the reference constructor's keyword arguments as JSON) when present, else from
- * `options.config`; when both are given they must agree. Every missing key, unused key and shape mismatch is
- * reported together in one `CheckpointError`.
- */
 export async function loadClip(
   source: string | URL | ArrayBuffer | Uint8Array | Blob,
   options: LoadClipOptions = {},
@@ -281,6 +273,11 @@ async function tokenRows(model: ClipModel, ids: Int32Array | readonly string[], 
   if (ids instanceof Int32Array) {
     rows = ids;
   } else {
+    if (model.tokenizer === undefined && model.config.vocabSize !== CLIP_VOCAB_SIZE) {
+      throw new RangeError(
+        `${what}: the model has its own ${model.config.vocabSize}-token vocabulary but no tokenizer: load it with { tokenizer } or pass token ids`,
+      );
+    }
     defaultTokenizer ??= ClipTokenizer.load();
     rows = (model.tokenizer ?? (await defaultTokenizer)).tokenize(ids, { contextLength });
   }

@@ -132,11 +132,17 @@ describe("a model with its own vocabulary", () => {
     const c = await encodeText(model, ids);
     expect(Array.from(await b.data())).toEqual(Array.from(await a.data()));
     expect(Array.from(await c.data())).toEqual(Array.from(await a.data()));
+    const expected = Array.from(await a.data());
     tf.dispose([a, b, c]);
     model.dispose();
     reloaded.dispose();
     expect(tf.memory().numTensors).toBe(before);
-    expect(() => clipFromSafetensors(file)).toThrow(/CLIP's default tokenizer has 49408 tokens but the model's token embedding has \d+ rows \(pass options\.tokenizer/);
+    const bare = clipFromSafetensors(file); // no tokenizer: token ids work, strings are refused with the reason
+    const fromIds = await encodeText(bare, ids);
+    expect(Array.from(await fromIds.data())).toEqual(expected);
+    fromIds.dispose();
+    await expect(encodeText(bare, captions)).rejects.toThrow(/has its own \d+-token vocabulary but no tokenizer: load it with \{ tokenizer \} or pass token ids/);
+    bare.dispose();
     const other = ClipTokenizer.fromVocabulary(trainBpe(captions, { vocabSize: 520 }));
     expect(() => clipFromSafetensors(file, { tokenizer: other })).toThrow(/options\.tokenizer has \d+ tokens but the model's token embedding has/);
   });
