@@ -7,4 +7,7 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: "es2022",
+  // One copy of each module across the three entries (index, register, native): the native entry registers hooks
+  // (e.g. the in-place AdamW update) into modules the index entry uses.
+  splitting: true,
 });

@@ -11,6 +11,8 @@
 import { findBackendFactory, getKernel, getKernelsForBackend, registerBackend, registerKernel } from "@tensorflow/tfjs-core";
 import { loadNativeAddon } from "./addon.js";
 import { NATIVE_BACKEND, NATIVE_KERNEL_CONFIGS, saveWasmOriginal } from "./kernels.js";
+import { nativeAdamWStep } from "./optimizer.js";
+import { registerAdamWAccelerator } from "../training/adamw.js";
 
 /** Above wasm's (2) and cpu's (1): an app that imports `@proj/tensor-kernels/native` gets it by default. */
 export const NATIVE_PRIORITY = 3;
@@ -37,6 +39,7 @@ export function installNativeKernels(): void {
  */
 export function registerNativeBackend(): boolean {
   if (loadNativeAddon() === undefined) return false;
+  registerAdamWAccelerator(nativeAdamWStep); // AdamW.step updates in place on the native heap (declines elsewhere)
   if (findBackendFactory(NATIVE_BACKEND) != null) return true;
   registerBackend(
     NATIVE_BACKEND,

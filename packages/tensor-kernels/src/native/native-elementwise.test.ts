@@ -140,4 +140,36 @@ describe.skipIf(skip !== "")(`native elementwise kernels vs cpu${skip}`, () => {
     tf.dispose([...cpuParams.values(), ...Object.values(init), ...grads.flatMap((g) => Object.values(g))]);
     expect(nativeAvailable).toBe(true);
   });
+
+  it("AdamW.step itself takes the in-place native update on the native backend (same numbers as cpu)", async () => {
+    const shape = [24, 16];
+    const init = randomTensor(shape, 5);
+    const grads = [0, 1, 2].map((s) => randomTensor(shape, 60 + s, 0.1));
+    const cpuParam = tf.variable(init.clone(), true, "adam-cpu");
+    const plain = new AdamW(new Map([["w.weight", cpuParam]]), { weightDecay: 0.1 });
+    for (const g of grads) plain.step({ "w.weight": g }, 1e-3);
+    const want = await cpuParam.data();
+    const values = await init.data();
+    const gradValues = await Promise.all(grads.map((g) => g.data()));
+    await tf.setBackend("native");
+    const param = tf.tidy(() => tf.variable(tf.tensor(values, shape), true, "adam-native"));
+    const optimizer = new AdamW(new Map([["w.weight", param]]), { weightDecay: 0.1 });
+    const before = tf.memory().numTensors;
+    let accelerated = 0;
+    for (const g of gradValues) {
+      const grad = tf.tensor(g, shape);
+      const id = param.dataId;
+      optimizer.step({ "w.weight": grad }, 1e-3);
+      if (param.dataId === id) accelerated++; // the plain step assigns a new tensor; the native one writes in place
+      grad.dispose();
+    }
+    expect(accelerated).toBeGreaterThanOrEqual(2); // the first step may decline (moments are made on first use)
+    expect(tf.memory().numTensors).toBe(before + 2); // m and v, made on the first step
+    expect(relativeErrorOf(await param.data(), want)).toBeLessThanOrEqual(1e-6);
+    optimizer.dispose();
+    param.dispose();
+    await tf.setBackend("cpu");
+    tf.dispose([cpuParam, init, ...grads]);
+    plain.dispose();
+  });
 });

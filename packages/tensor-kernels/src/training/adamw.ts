@@ -37,6 +37,31 @@ export function defaultWeightDecayMask(name: string, shape: readonly number[]): 
   return !/(^|[._])(bias|ln_\w*|ln\d*|bn\d*|norm\w*|gain|logit_scale)($|[._])|embedding/.test(name);
 }
 
+/** What a backend-specific AdamW update receives besides θ, g, m and v. */
+export interface AdamWUpdate {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  learningRate: number;
+  /** t of the bias corrections, from 1. */
+  step: number;
+  /** λ for this parameter (0 when it does not decay). */
+  weightDecay: number;
+}
+
+/**
+ * An in-place AdamW update for one parameter on a particular backend (the `native` entry registers one that runs
+ * in the addon). Returns false, changing nothing, when it does not apply; `AdamW.step` then takes its plain step.
+ */
+export type AdamWAccelerator = (param: tf.Variable, grad: tf.Tensor, m: tf.Variable, v: tf.Variable, update: AdamWUpdate) => boolean;
+
+const accelerators: AdamWAccelerator[] = [];
+
+/** @internal Used by `@proj/tensor-kernels/native`: registers an in-place AdamW update tried before the plain one. */
+export function registerAdamWAccelerator(accelerator: AdamWAccelerator): void {
+  if (!accelerators.includes(accelerator)) accelerators.push(accelerator);
+}
+
 /** Named tensors of an optimizer's state: `m/<name>`, `v/<name>` and `step` (int32 scalar). */
 export type OptimizerState = Map<string, tf.Tensor>;
 
@@ -107,6 +132,10 @@ export class AdamW {
       const m = this.moment(this.m, name, param);
       const v = this.moment(this.v, name, param);
       const decay = this.decays.get(name)! ? learningRate * this.weightDecay : 0;
+      if (grad.dtype === "float32") {
+        const update = { beta1, beta2, epsilon, learningRate, step: t, weightDecay: this.decays.get(name)! ? this.weightDecay : 0 };
+        if (accelerators.some((accelerate) => accelerate(param, grad, m, v, update))) continue;
+      }
       tf.tidy(() => {
         const g = tf.cast(grad, "float32");
         const mNext = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
