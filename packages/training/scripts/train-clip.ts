@@ -12,39 +12,28 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { CLIP_MEAN, CLIP_STD, clipConfigFromJson, clipFromSafetensors, initClip, saveClip, trainClip, type ClipTrainingBatch } from "@proj/clip";
 import { cosineSchedule } from "@proj/tensor-kernels";
 import { ClipTokenizer, trainBpe } from "@proj/tokenizer";
 import { allCaptions, aliasNames, createEmojiDataset } from "@proj/training-data";
-import { MODELS_DIR, abortOnSignals, appendLog, chooseBackend, progressBar, runPaths, writeAtomically, writeLossPlot } from "../src/run.js";
+import { MODELS_DIR, abortOnSignals, chooseBackend, parseTrainingArgs, progressReporter, runPaths, untilDoneOrStopped, writeAtomically, writeLossPlot } from "../src/run.js";
 
-const { values } = parseArgs({
-  options: {
-    steps: { type: "string", default: "4000" },
-    "batch-size": { type: "string", default: "64" },
-    chunk: { type: "string", default: "64" },
-    lr: { type: "string", default: "5e-4" },
-    vocab: { type: "string", default: "2048" },
-    seed: { type: "string", default: "0" },
-    every: { type: "string", default: "25" },
-    backend: { type: "string" },
-    fresh: { type: "boolean", default: false },
-  },
-});
-const steps = Number(values.steps);
-const batchSize = Number(values["batch-size"]);
-const seed = Number(values.seed);
+const args = parseTrainingArgs(
+  { steps: 4000, batchSize: 64, learningRate: 5e-4, every: 25 },
+  { chunk: { type: "string", default: "64" }, vocab: { type: "string", default: "2048" } },
+);
+const { steps, batchSize, seed } = args;
+const values = args.values;
 const IMAGE_SIZE = 32;
 
-const backend = await chooseBackend(values.backend);
+const backend = await chooseBackend(args.backend);
 const paths = runPaths("clip");
-if (values.fresh) for (const file of [paths.checkpoint, paths.log]) rmSync(file, { force: true });
+if (args.fresh) for (const file of [paths.checkpoint, paths.log]) rmSync(file, { force: true });
 const dataset = await createEmojiDataset({ split: "train" });
 
 // 1. The vocabulary: learnt once from every caption the loader can produce, then reused (it sizes the model).
 const vocabPath = join(paths.dir, "vocab.bpe");
-if (values.fresh || !existsSync(vocabPath)) {
+if (args.fresh || !existsSync(vocabPath)) {
   const corpus = new Set<string>();
   for (const example of dataset.examples) {
     for (const caption of allCaptions(example.concept, example.skinTones)) corpus.add(caption);
@@ -86,33 +75,26 @@ async function* batches(start: { step: number }): AsyncGenerator<ClipTrainingBat
 }
 
 // 4. Train.
-const controller = abortOnSignals();
-let bar: ReturnType<typeof progressBar> | undefined;
-const result = await trainClip({
-  model,
-  batches,
-  steps,
-  learningRate: cosineSchedule({ warmupSteps: Math.min(200, Math.floor(steps / 10)), totalSteps: steps, peak: Number(values.lr), floor: Number(values.lr) / 20 }),
-  chunkSize: Number(values.chunk),
-  tokenize: (captions) => tokenizer.tokenize(captions, { contextLength: EMOJI_CLIP.contextLength, truncate: true }),
-  seed,
-  signal: controller.signal,
-  checkpoint: { path: paths.checkpoint, every: Number(values.every) },
-  onProgress: ({ step, loss, accuracy, learningRate, logitScale, stepsPerSecond }) => {
-    appendLog(paths, { step, loss, accuracy, learningRate, logitScale });
-    bar ??= progressBar("clip", steps, step - 1);
-    bar.update(step, { loss: `${loss.toFixed(3)} acc ${(accuracy * 100).toFixed(0)}%`, rate: stepsPerSecond.toFixed(2) });
-    if (step % Number(values.every) === 0) void writeLossPlot(paths, "clip");
-  },
-}).catch((error: unknown) => {
-  bar?.stop();
-  if ((error as Error).name === "AbortError") {
-    console.log(`stopped; checkpoint at ${paths.checkpoint} (run again to resume)`);
-    process.exit(0);
-  }
-  throw error;
-});
-bar?.stop();
+const reporter = progressReporter(paths, "clip", steps);
+const result = await untilDoneOrStopped(
+  paths,
+  reporter,
+  trainClip({
+    model,
+    batches,
+    steps,
+    learningRate: cosineSchedule({ warmupSteps: Math.min(200, Math.floor(steps / 10)), totalSteps: steps, peak: args.learningRate, floor: args.learningRate / 20 }),
+    chunkSize: Number(values.chunk),
+    tokenize: (captions) => tokenizer.tokenize(captions, { contextLength: EMOJI_CLIP.contextLength, truncate: true }),
+    seed,
+    signal: abortOnSignals().signal,
+    checkpoint: { path: paths.checkpoint, every: args.every },
+    onProgress: ({ step, loss, accuracy, learningRate, logitScale, stepsPerSecond }) => {
+      reporter.report({ step, loss, accuracy, learningRate, logitScale, stepsPerSecond });
+      if (step % args.every === 0) void writeLossPlot(paths, "clip");
+    },
+  }),
+);
 await writeLossPlot(paths, "clip");
 writeAtomically(join(MODELS_DIR, "clip.safetensors"), await saveClip(model, { dtype: "F16" }));
 console.log(`done: ${result.step} steps; weights in models/clip.safetensors; loss plot ${paths.plot}`);

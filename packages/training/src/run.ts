@@ -6,6 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "@proj/tensor-kernels/register";
@@ -118,4 +119,83 @@ export function progressBar(title: string, total: number, start: number): Single
   });
   bar.start(total, start, { loss: "—", rate: "—" });
   return bar;
+}
+
+/** The options every train:* script takes, with its own defaults, plus `extra` ones. */
+export function parseTrainingArgs(
+  defaults: { steps: number; batchSize: number; learningRate: number; every: number },
+  extra: Record<string, { type: "string"; default?: string }> = {},
+) {
+  const { values } = parseArgs({
+    options: {
+      steps: { type: "string", default: String(defaults.steps) },
+      "batch-size": { type: "string", default: String(defaults.batchSize) },
+      lr: { type: "string", default: String(defaults.learningRate) },
+      seed: { type: "string", default: "0" },
+      every: { type: "string", default: String(defaults.every) },
+      backend: { type: "string" },
+      fresh: { type: "boolean", default: false },
+      ...extra,
+    },
+  });
+  const all = values as Record<string, string | boolean | undefined>;
+  const number = (name: string): number => {
+    const value = Number(all[name]);
+    if (!Number.isFinite(value)) throw new RangeError(`--${name} must be a number, got ${String(all[name])}`);
+    return value;
+  };
+  return {
+    values: all,
+    steps: number("steps"),
+    batchSize: number("batch-size"),
+    learningRate: number("lr"),
+    seed: number("seed"),
+    every: number("every"),
+    backend: all.backend as string | undefined,
+    fresh: all.fresh === true,
+  };
+}
+
+/** A progress bar plus the JSON-lines log, fed from a trainer's progress callback. */
+export function progressReporter(paths: RunPaths, title: string, steps: number) {
+  let bar: SingleBar | undefined;
+  return {
+    report(progress: { step: number; loss: number; stepsPerSecond: number; accuracy?: number } & Record<string, number>): void {
+      const { stepsPerSecond, ...logged } = progress;
+      appendLog(paths, logged);
+      bar ??= progressBar(title, steps, progress.step - 1);
+      const accuracy = progress.accuracy === undefined ? "" : ` acc ${(progress.accuracy * 100).toFixed(0)}%`;
+      bar.update(progress.step, { loss: `${progress.loss.toFixed(4)}${accuracy}`, rate: stepsPerSecond.toFixed(2) });
+    },
+    stop(): void {
+      bar?.stop();
+    },
+  };
+}
+
+/** Checkpoint storage for the unCLIP trainers: the run's checkpoint file (atomically) and a fresh loss plot. */
+export function checkpointStore(paths: RunPaths, title: string, every: number) {
+  return {
+    every,
+    save: async (bytes: Uint8Array): Promise<void> => {
+      writeAtomically(paths.checkpoint, bytes);
+      await writeLossPlot(paths, title);
+    },
+  };
+}
+
+/** Awaits a training run; an abort (Ctrl-C) ends the process after saying where the checkpoint is. */
+export async function untilDoneOrStopped<T>(paths: RunPaths, reporter: { stop(): void }, run: Promise<T>): Promise<T> {
+  try {
+    return await run;
+  } catch (error) {
+    if ((error as Error).name === "AbortError") {
+      reporter.stop();
+      console.log(`stopped; checkpoint at ${paths.checkpoint} (run again to resume)`);
+      process.exit(0);
+    }
+    throw error;
+  } finally {
+    reporter.stop();
+  }
 }
