@@ -97,11 +97,20 @@ export async function writeLossPlot(paths: RunPaths, title: string): Promise<voi
   writeFileSync(paths.plot, new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng());
 }
 
-/** An AbortController that SIGINT / SIGTERM abort (the trainer then writes its checkpoint and stops). */
+/**
+ * An AbortController that SIGINT / SIGTERM abort (the trainer then writes its checkpoint and stops). A second
+ * signal quits at once — but only one sent a second or more later: Ctrl-C reaches this process twice, from the
+ * terminal's process group and relayed by the tsx wrapper, and that must not skip the checkpoint.
+ */
 export function abortOnSignals(): AbortController {
   const controller = new AbortController();
+  let first = 0;
   const stop = (signal: string) => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) {
+      if (Date.now() - first > 1000) process.exit(130);
+      return;
+    }
+    first = Date.now();
     console.log(`\n${signal}: stopping after this step and writing a checkpoint (again to quit at once)`);
     controller.abort();
   };
