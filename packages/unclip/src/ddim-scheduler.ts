@@ -11,10 +11,9 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import {
-  BETA_SCHEDULES,
-  TIMESTEP_SPACINGS,
   addNoise,
-  assertPredictionType,
+  resolveSchedulerConfig,
+  type UNSUPPORTED_SCHEDULER_FLAGS,
   assertSameShape,
   describeTimesteps,
   noiseSchedule,
@@ -60,13 +59,11 @@ export const DDIM_SCHEDULER_DEFAULTS: Readonly<DDIMSchedulerConfig> = Object.fre
   timestepSpacing: "leading",
 });
 
-/** diffusers options accepted only at their default (off); anything else is refused rather than ignored. */
-const UNSUPPORTED_FLAGS = ["thresholding", "rescaleBetasZeroSnr"] as const;
 /** Options of the sibling scheduler, accepted and ignored so one config object can serve both. */
 const SIBLING_KEYS = ["varianceType", "dynamicThresholdingRatio", "sampleMaxValue"] as const;
 
 export type DDIMSchedulerOptions = Partial<DDIMSchedulerConfig> &
-  Partial<Record<(typeof UNSUPPORTED_FLAGS)[number], false>> &
+  Partial<Record<(typeof UNSUPPORTED_SCHEDULER_FLAGS)[number], false>> &
   Partial<Record<(typeof SIBLING_KEYS)[number], unknown>>;
 
 export interface DDIMStepOptions extends StepNoiseOptions {
@@ -186,30 +183,5 @@ export class DDIMScheduler {
 }
 
 function resolveConfig(options: DDIMSchedulerOptions): DDIMSchedulerConfig {
-  const known = new Set<string>([...Object.keys(DDIM_SCHEDULER_DEFAULTS), ...UNSUPPORTED_FLAGS, ...SIBLING_KEYS]);
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new Error(`DDIMScheduler: unknown option ${JSON.stringify(key)}`);
-  }
-  for (const flag of UNSUPPORTED_FLAGS) {
-    if (options[flag] !== undefined && options[flag] !== false) throw new Error(`DDIMScheduler: ${flag} is not supported`);
-  }
-  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined && v !== null));
-  const config: DDIMSchedulerConfig = { ...DDIM_SCHEDULER_DEFAULTS, ...defined };
-  for (const key of [...UNSUPPORTED_FLAGS, ...SIBLING_KEYS]) delete (config as unknown as Record<string, unknown>)[key];
-  if (!(BETA_SCHEDULES as readonly string[]).includes(config.betaSchedule)) {
-    throw new Error(
-      `DDIMScheduler: unknown betaSchedule ${JSON.stringify(config.betaSchedule)}; expected one of ${BETA_SCHEDULES.join(", ")}`,
-    );
-  }
-  assertPredictionType(config.predictionType);
-  if (!(TIMESTEP_SPACINGS as readonly string[]).includes(config.timestepSpacing)) {
-    throw new Error(
-      `DDIMScheduler: unknown timestepSpacing ${JSON.stringify(config.timestepSpacing)}; expected one of ${TIMESTEP_SPACINGS.join(", ")}`,
-    );
-  }
-  if (!(config.clipSampleRange > 0)) throw new Error(`DDIMScheduler: clipSampleRange must be > 0, got ${config.clipSampleRange}`);
-  if (!Number.isInteger(config.stepsOffset) || config.stepsOffset < 0) {
-    throw new Error(`DDIMScheduler: stepsOffset must be a non-negative integer, got ${config.stepsOffset}`);
-  }
-  return config;
+  return resolveSchedulerConfig("DDIMScheduler", DDIM_SCHEDULER_DEFAULTS, options, SIBLING_KEYS);
 }

@@ -11,10 +11,9 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import {
-  BETA_SCHEDULES,
-  TIMESTEP_SPACINGS,
   addNoise,
-  assertPredictionType,
+  resolveSchedulerConfig,
+  type UNSUPPORTED_SCHEDULER_FLAGS,
   assertSameShape,
   assertTimestepInRange,
   describeTimesteps,
@@ -64,13 +63,11 @@ export const DDPM_SCHEDULER_DEFAULTS: Readonly<DDPMSchedulerConfig> = Object.fre
   stepsOffset: 0,
 });
 
-/** diffusers options accepted only at their default (off); anything else is refused rather than ignored. */
-const UNSUPPORTED_FLAGS = ["thresholding", "rescaleBetasZeroSnr"] as const;
 /** Options of the sibling scheduler, accepted and ignored so one config object can serve both. */
 const SIBLING_KEYS = ["setAlphaToOne", "dynamicThresholdingRatio", "sampleMaxValue"] as const;
 
 export type DDPMSchedulerOptions = Partial<DDPMSchedulerConfig> &
-  Partial<Record<(typeof UNSUPPORTED_FLAGS)[number], false>> &
+  Partial<Record<(typeof UNSUPPORTED_SCHEDULER_FLAGS)[number], false>> &
   Partial<Record<(typeof SIBLING_KEYS)[number], unknown>>;
 
 /** Options of one DDPM step: where the noise of the stochastic part comes from (used when t > 0). */
@@ -181,37 +178,11 @@ export class DDPMScheduler {
 }
 
 function resolveConfig(options: DDPMSchedulerOptions): DDPMSchedulerConfig {
-  const known = new Set<string>([...Object.keys(DDPM_SCHEDULER_DEFAULTS), ...UNSUPPORTED_FLAGS, ...SIBLING_KEYS]);
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new Error(`DDPMScheduler: unknown option ${JSON.stringify(key)}`);
-  }
-  for (const flag of UNSUPPORTED_FLAGS) {
-    if (options[flag] !== undefined && options[flag] !== false) {
-      throw new Error(`DDPMScheduler: ${flag} is not supported`);
-    }
-  }
-  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined && v !== null));
-  const config: DDPMSchedulerConfig = { ...DDPM_SCHEDULER_DEFAULTS, ...defined };
-  for (const key of [...UNSUPPORTED_FLAGS, ...SIBLING_KEYS]) delete (config as unknown as Record<string, unknown>)[key];
-  if (!(BETA_SCHEDULES as readonly string[]).includes(config.betaSchedule)) {
-    throw new Error(
-      `DDPMScheduler: unknown betaSchedule ${JSON.stringify(config.betaSchedule)}; expected one of ${BETA_SCHEDULES.join(", ")}`,
-    );
-  }
-  assertPredictionType(config.predictionType);
+  const config = resolveSchedulerConfig("DDPMScheduler", DDPM_SCHEDULER_DEFAULTS, options, SIBLING_KEYS);
   if (!(VARIANCE_TYPES as readonly string[]).includes(config.varianceType)) {
     throw new Error(
       `DDPMScheduler: unknown varianceType ${JSON.stringify(config.varianceType)}; expected one of ${VARIANCE_TYPES.join(", ")}`,
     );
-  }
-  if (!(TIMESTEP_SPACINGS as readonly string[]).includes(config.timestepSpacing)) {
-    throw new Error(
-      `DDPMScheduler: unknown timestepSpacing ${JSON.stringify(config.timestepSpacing)}; expected one of ${TIMESTEP_SPACINGS.join(", ")}`,
-    );
-  }
-  if (!(config.clipSampleRange > 0)) throw new Error(`DDPMScheduler: clipSampleRange must be > 0, got ${config.clipSampleRange}`);
-  if (!Number.isInteger(config.stepsOffset) || config.stepsOffset < 0) {
-    throw new Error(`DDPMScheduler: stepsOffset must be a non-negative integer, got ${config.stepsOffset}`);
   }
   return config;
 }

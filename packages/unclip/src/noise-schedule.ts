@@ -398,6 +398,46 @@ function assertFinite(value: number, name: string): void {
   if (typeof value !== "number" || !Number.isFinite(value)) throw new Error(`${name} must be a finite number, got ${value}`);
 }
 
+/** diffusers options both schedulers accept only at their default (off); anything else is refused rather than ignored. */
+export const UNSUPPORTED_SCHEDULER_FLAGS = ["thresholding", "rescaleBetasZeroSnr"] as const;
+
+/** What the config checks of both schedulers share (their configs extend this). */
+export interface SchedulerConfigBase extends NoiseScheduleConfig {
+  predictionType: PredictionType;
+  clipSampleRange: number;
+  stepsOffset: number;
+  timestepSpacing: TimestepSpacing;
+}
+
+/**
+ * A scheduler's config: `defaults` overridden by the defined `options`, after refusing unknown keys and the
+ * unsupported flags; `siblingKeys` (the other scheduler's options) are accepted and dropped, so one config object
+ * can serve both. Checks the fields both schedulers have; errors start with `name`.
+ */
+export function resolveSchedulerConfig<C extends SchedulerConfigBase>(name: string, defaults: Readonly<C>, options: object, siblingKeys: readonly string[]): C {
+  const given = options as Record<string, unknown>;
+  const known = new Set<string>([...Object.keys(defaults), ...UNSUPPORTED_SCHEDULER_FLAGS, ...siblingKeys]);
+  for (const key of Object.keys(given)) {
+    if (!known.has(key)) throw new Error(`${name}: unknown option ${JSON.stringify(key)}`);
+  }
+  for (const flag of UNSUPPORTED_SCHEDULER_FLAGS) {
+    if (given[flag] !== undefined && given[flag] !== false) throw new Error(`${name}: ${flag} is not supported`);
+  }
+  const defined = Object.fromEntries(Object.entries(given).filter(([key, v]) => v !== undefined && v !== null && key in defaults));
+  const config = { ...defaults, ...defined } as C;
+  const oneOf = (field: string, value: string, allowed: readonly string[]): void => {
+    if (!allowed.includes(value)) throw new Error(`${name}: unknown ${field} ${JSON.stringify(value)}; expected one of ${allowed.join(", ")}`);
+  };
+  oneOf("betaSchedule", config.betaSchedule, BETA_SCHEDULES);
+  assertPredictionType(config.predictionType);
+  oneOf("timestepSpacing", config.timestepSpacing, TIMESTEP_SPACINGS);
+  if (!(config.clipSampleRange > 0)) throw new Error(`${name}: clipSampleRange must be > 0, got ${config.clipSampleRange}`);
+  if (!Number.isInteger(config.stepsOffset) || config.stepsOffset < 0) {
+    throw new Error(`${name}: stepsOffset must be a non-negative integer, got ${config.stepsOffset}`);
+  }
+  return config;
+}
+
 export function assertPredictionType(value: string): asserts value is PredictionType {
   if (!(PREDICTION_TYPES as readonly string[]).includes(value)) throw unknownPredictionType(value);
 }
