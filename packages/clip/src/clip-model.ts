@@ -22,6 +22,7 @@ import { detectCheckpointLayout, fromHuggingFaceLayout } from "./checkpoint-layo
 import { ModifiedResNet } from "./modified-resnet.js";
 import { inferClipConfig } from "./config-inference.js";
 import { readSafetensors, toFloat32, type SafetensorsFile } from "./safetensors.js";
+import { disposeAll } from "./residual-attention-block.js";
 import { TextTransformer } from "./text-transformer.js";
 import { VisionTransformer } from "./vision-transformer.js";
 import { CheckpointError, CheckpointWeights, takeAsVariables, type TakeWeight } from "./weights.js";
@@ -308,17 +309,11 @@ export async function encodeTextTokens(model: ClipModel, ids: tf.Tensor2D | Int3
       return tf.cast(tf.lessEqual(tf.expandDims(positions, 0), tf.expandDims(eotIndex, 1)), "float32") as tf.Tensor2D; // [N, T]
     });
     eotIndex.dispose();
-    disposeIntermediates(rest);
+    disposeAll(rest);
     return { features, tokens, mask };
   } finally {
     if (idsTensor !== ids) idsTensor.dispose();
   }
-}
-
-function disposeIntermediates(value: unknown): void {
-  if (value instanceof tf.Tensor) value.dispose();
-  else if (Array.isArray(value)) value.forEach(disposeIntermediates);
-  else if (typeof value === "object" && value !== null) Object.values(value).forEach(disposeIntermediates);
 }
 
 /** exp(logit_scale) · cosine similarity: [N_images, embedDim] × [N_texts, embedDim] → logits per image [N_images, N_texts]. */
