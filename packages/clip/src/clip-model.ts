@@ -122,6 +122,12 @@ export interface LoadClipOptions {
   tokenizer?: ClipTokenizer;
 }
 
+/**
+ * The embedded default model (models/clip.safetensors inside this package): a small ViT CLIP trained by
+ * `npm run train:clip` on the emoji data (see models/MODEL_CARD.md). `loadClip()` with no source loads it.
+ */
+export const DEFAULT_CLIP_URL: URL = new URL("../models/clip.safetensors", import.meta.url);
+
 /** Tokens of CLIP's own BPE vocabulary (the default tokenizer). */
 const CLIP_VOCAB_SIZE = 49_408;
 
@@ -140,10 +146,16 @@ function resolveTokenizer(file: SafetensorsFile, given: ClipTokenizer | undefine
 }
 
 export async function loadClip(
-  source: string | URL | ArrayBuffer | Uint8Array | Blob,
+  source: string | URL | ArrayBuffer | Uint8Array | Blob = DEFAULT_CLIP_URL,
   options: LoadClipOptions = {},
 ): Promise<ClipModel> {
-  const file = await readSafetensors(source);
+  const file = await readSafetensors(source).catch((error: unknown) => {
+    if (source !== DEFAULT_CLIP_URL) throw error;
+    throw new CheckpointError(
+      `loadClip(): the embedded default model ${DEFAULT_CLIP_URL.href} could not be read (${(error as Error).message}). ` +
+        "In a bundled web app, serve the file and pass its URL: loadClip(url).",
+    );
+  });
   return clipFromSafetensors(file, options);
 }
 

@@ -17,7 +17,7 @@ export type {
 } from "./zero-shot.js";
 
 // Models
-export { clipFromSafetensors, clipLogits, encodeImage, encodeText, encodeTextTokens, loadClip, CHECKPOINT_TRANSFORMS, TOKENIZER_METADATA_KEY } from "./clip-model.js";
+export { clipFromSafetensors, clipLogits, encodeImage, encodeText, encodeTextTokens, loadClip, CHECKPOINT_TRANSFORMS, DEFAULT_CLIP_URL, TOKENIZER_METADATA_KEY } from "./clip-model.js";
 export type { ClipConfigSource, ClipModel, LoadClipOptions, TextEncoding } from "./clip-model.js";
 export { clipConfigFromHuggingFace, inferClipConfig } from "./config-inference.js";
 export { clipCheckpointShapes } from "./checkpoint-shapes.js";

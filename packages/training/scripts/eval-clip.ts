@@ -1,5 +1,5 @@
 /**
- * npm run eval:clip [-- --model models/clip.safetensors --limit 2000]
+ * npm run eval:clip [-- --model packages/clip/models/clip.safetensors --limit 2000]
  *
  * Zero-shot accuracy of a CLIP on the two held-out evaluations of the emoji data (packages/training-data README):
  *   unseen style    Apple and Facebook art (never trained on), classified among every training concept (1702 labels)
@@ -15,11 +15,11 @@ import * as tf from "@tensorflow/tfjs";
 import { CLIP_MEAN, CLIP_STD, createZeroShotClassifier } from "@proj/clip";
 import { canonicalCaption, createEmojiDataset, type SplitName } from "@proj/training-data";
 import { loadTrainedClip } from "../src/clip-embedder.js";
-import { MODELS_DIR, chooseBackend, runPaths } from "../src/run.js";
+import { MODEL_FILES, chooseBackend, runPaths } from "../src/run.js";
 
 const { values } = parseArgs({
   options: {
-    model: { type: "string", default: join(MODELS_DIR, "clip.safetensors") },
+    model: { type: "string", default: MODEL_FILES.clip },
     limit: { type: "string", default: "2000" },
     backend: { type: "string" },
   },

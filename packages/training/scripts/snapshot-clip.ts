@@ -1,5 +1,5 @@
 /**
- * npm run snapshot:clip [-- --out models/clip.safetensors]
+ * npm run snapshot:clip [-- --out packages/clip/models/clip.safetensors]
  *
  * Writes the CLIP of the current training checkpoint (runs/clip/checkpoint.safetensors) as a model file with its
  * tokenizer (F16), e.g. to evaluate it mid-run or to start the prior and decoder before CLIP training has finished.
@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { clipFromSafetensors, parseSafetensors, saveClip, weightsOfTrainingCheckpoint } from "@proj/clip";
 import { ClipTokenizer } from "@proj/tokenizer";
-import { MODELS_DIR, chooseBackend, runPaths, writeAtomically } from "../src/run.js";
+import { MODEL_FILES, chooseBackend, runPaths, writeAtomically } from "../src/run.js";
 
-const { values } = parseArgs({ options: { out: { type: "string", default: join(MODELS_DIR, "clip.safetensors") } } });
+const { values } = parseArgs({ options: { out: { type: "string", default: MODEL_FILES.clip } } });
 await chooseBackend("wasm");
 const paths = runPaths("clip");
 const file = parseSafetensors(new Uint8Array(readFileSync(paths.checkpoint)));

@@ -8,7 +8,7 @@
  *
  * Resumable: Ctrl-C writes runs/clip/checkpoint.safetensors, running again continues (the data stream resumes at
  * the same batch); --fresh starts over. Logs to runs/clip/log.jsonl, plots runs/clip/loss.png, and on completion
- * writes models/clip.safetensors (F16, OpenAI layout, config and tokenizer in the metadata).
+ * writes packages/clip/models/clip.safetensors (F16, OpenAI layout, config and tokenizer in the metadata).
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,7 +16,7 @@ import { CLIP_MEAN, CLIP_STD, clipConfigFromJson, clipFromSafetensors, initClip,
 import { cosineSchedule } from "@proj/tensor-kernels";
 import { ClipTokenizer, trainBpe } from "@proj/tokenizer";
 import { allCaptions, aliasNames, createEmojiDataset } from "@proj/training-data";
-import { MODELS_DIR, abortOnSignals, chooseBackend, parseTrainingArgs, progressReporter, runPaths, untilDoneOrStopped, writeAtomically, writeLossPlot } from "../src/run.js";
+import { MODEL_FILES, abortOnSignals, chooseBackend, parseTrainingArgs, progressReporter, runPaths, untilDoneOrStopped, writeAtomically, writeLossPlot } from "../src/run.js";
 
 const args = parseTrainingArgs(
   { steps: 4000, batchSize: 64, learningRate: 5e-4, every: 25 },
@@ -96,5 +96,5 @@ const result = await untilDoneOrStopped(
   }),
 );
 await writeLossPlot(paths, "clip");
-writeAtomically(join(MODELS_DIR, "clip.safetensors"), await saveClip(model, { dtype: "F16" }));
-console.log(`done: ${result.step} steps; weights in models/clip.safetensors; loss plot ${paths.plot}`);
+writeAtomically(MODEL_FILES.clip, await saveClip(model, { dtype: "F16" }));
+console.log(`done: ${result.step} steps; weights in packages/clip/models/clip.safetensors; loss plot ${paths.plot}`);

@@ -1,10 +1,10 @@
 /**
- * npm run train:decoder [-- --steps 6000 --batch-size 32 --lr 3e-4 --clip models/clip.safetensors --seed 0 --fresh]
+ * npm run train:decoder [-- --steps 6000 --batch-size 32 --lr 3e-4 --clip packages/clip/models/clip.safetensors --seed 0 --fresh]
  *
  * Trains the embedded default decoder (SMALL_DECODER, 32×32, v-prediction) to invert the trained CLIP: each
  * augmented emoji is embedded by the CLIP on the fly and the U-Net learns to denoise the image given that
- * embedding (dropped 10% of the time for classifier-free guidance). Needs models/clip.safetensors (train:clip).
- * Resumable like every train:* script (runs/decoder/); writes models/decoder.safetensors (F16) when done.
+ * embedding (dropped 10% of the time for classifier-free guidance). Needs packages/clip/models/clip.safetensors (train:clip).
+ * Resumable like every train:* script (runs/decoder/); writes packages/unclip/models/decoder.safetensors (F16) when done.
  */
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -12,9 +12,9 @@ import { parseSafetensors } from "@proj/clip";
 import { createEmojiDataset } from "@proj/training-data";
 import { SMALL_DECODER, UNet, trainDecoder, type DecoderBatch } from "@proj/unclip";
 import { embedImages, loadTrainedClip } from "../src/clip-embedder.js";
-import { MODELS_DIR, abortOnSignals, checkpointStore, chooseBackend, parseTrainingArgs, progressReporter, resumeBytes, runPaths, untilDoneOrStopped, writeAtomically } from "../src/run.js";
+import { MODEL_FILES, abortOnSignals, checkpointStore, chooseBackend, parseTrainingArgs, progressReporter, resumeBytes, runPaths, untilDoneOrStopped, writeAtomically } from "../src/run.js";
 
-const args = parseTrainingArgs({ steps: 6000, batchSize: 32, learningRate: 3e-4, every: 25 }, { clip: { type: "string", default: join(MODELS_DIR, "clip.safetensors") } });
+const args = parseTrainingArgs({ steps: 6000, batchSize: 32, learningRate: 3e-4, every: 25 }, { clip: { type: "string", default: MODEL_FILES.clip } });
 const { steps, batchSize, seed } = args;
 const clipPath = String(args.values.clip);
 
@@ -51,5 +51,5 @@ const result = await untilDoneOrStopped(
     checkpoint: checkpointStore(paths, "decoder", args.every),
   }),
 );
-writeAtomically(join(MODELS_DIR, "decoder.safetensors"), decoder.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(result.step) } }));
-console.log(`done: ${result.step} steps; EMA weights in models/decoder.safetensors; loss plot ${paths.plot}`);
+writeAtomically(MODEL_FILES.decoder, decoder.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(result.step) } }));
+console.log(`done: ${result.step} steps; EMA weights in packages/unclip/models/decoder.safetensors; loss plot ${paths.plot}`);

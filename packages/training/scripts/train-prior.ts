@@ -1,19 +1,19 @@
 /**
- * npm run train:prior [-- --steps 6000 --batch-size 64 --lr 3e-4 --clip models/clip.safetensors --seed 0 --fresh]
+ * npm run train:prior [-- --steps 6000 --batch-size 64 --lr 3e-4 --clip packages/clip/models/clip.safetensors --seed 0 --fresh]
  *
  * Trains the embedded default prior (SMALL_PRIOR with the CLIP's widths) to map the trained CLIP's caption
  * embeddings (and token features) to the embeddings of the matching emoji images, both computed on the fly from
- * augmented batches with sampled captions. Needs models/clip.safetensors (train:clip). Resumable (runs/prior/);
- * writes models/prior.safetensors (F16) when done.
+ * augmented batches with sampled captions. Needs packages/clip/models/clip.safetensors (train:clip). Resumable (runs/prior/);
+ * writes packages/unclip/models/prior.safetensors (F16) when done.
  */
 import { join } from "node:path";
 import { encodeTextTokens, parseSafetensors } from "@proj/clip";
 import { createEmojiDataset } from "@proj/training-data";
 import { DiffusionPrior, SMALL_PRIOR, trainPrior, type PriorBatch } from "@proj/unclip";
 import { embedImages, loadTrainedClip } from "../src/clip-embedder.js";
-import { MODELS_DIR, abortOnSignals, checkpointStore, chooseBackend, parseTrainingArgs, progressReporter, resumeBytes, runPaths, untilDoneOrStopped, writeAtomically } from "../src/run.js";
+import { MODEL_FILES, abortOnSignals, checkpointStore, chooseBackend, parseTrainingArgs, progressReporter, resumeBytes, runPaths, untilDoneOrStopped, writeAtomically } from "../src/run.js";
 
-const args = parseTrainingArgs({ steps: 6000, batchSize: 64, learningRate: 3e-4, every: 50 }, { clip: { type: "string", default: join(MODELS_DIR, "clip.safetensors") } });
+const args = parseTrainingArgs({ steps: 6000, batchSize: 64, learningRate: 3e-4, every: 50 }, { clip: { type: "string", default: MODEL_FILES.clip } });
 const { steps, batchSize, seed } = args;
 const clipPath = String(args.values.clip);
 
@@ -51,5 +51,5 @@ const result = await untilDoneOrStopped(
     checkpoint: checkpointStore(paths, "prior", args.every),
   }),
 );
-writeAtomically(join(MODELS_DIR, "prior.safetensors"), prior.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(result.step) } }));
-console.log(`done: ${result.step} steps; EMA weights in models/prior.safetensors; loss plot ${paths.plot}`);
+writeAtomically(MODEL_FILES.prior, prior.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(result.step) } }));
+console.log(`done: ${result.step} steps; EMA weights in packages/unclip/models/prior.safetensors; loss plot ${paths.plot}`);

@@ -6,14 +6,14 @@
  * 4× cheaper per step here). Resumable: stop at any time (Ctrl-C writes a checkpoint) and run
  * again to continue from runs/upsampler/checkpoint.safetensors; --fresh starts over. Logs every step to
  * runs/upsampler/log.jsonl, plots runs/upsampler/loss.png at each checkpoint, and writes the EMA weights to
- * models/upsampler.safetensors (F16) when the run completes.
+ * packages/unclip/models/upsampler.safetensors (F16) when the run completes.
  */
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { parseSafetensors } from "@proj/clip";
 import { createEmojiDataset } from "@proj/training-data";
 import { SMALL_UPSAMPLER, UNet, trainUpsampler, type UpsamplerBatch } from "@proj/unclip";
-import { MODELS_DIR, abortOnSignals, checkpointStore, chooseBackend, parseTrainingArgs, progressReporter, resumeBytes, runPaths, untilDoneOrStopped, writeAtomically } from "../src/run.js";
+import { MODEL_FILES, abortOnSignals, checkpointStore, chooseBackend, parseTrainingArgs, progressReporter, resumeBytes, runPaths, untilDoneOrStopped, writeAtomically } from "../src/run.js";
 
 const args = parseTrainingArgs({ steps: 4000, batchSize: 16, learningRate: 5e-4, every: 50 }, { crop: { type: "string", default: "32" } });
 const { steps, batchSize, seed } = args;
@@ -50,5 +50,5 @@ const result = await untilDoneOrStopped(
     checkpoint: checkpointStore(paths, "upsampler", args.every),
   }),
 );
-writeAtomically(join(MODELS_DIR, "upsampler.safetensors"), upsampler.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(result.step) } }));
-console.log(`done: ${result.step} steps; EMA weights in models/upsampler.safetensors; loss plot ${paths.plot}`);
+writeAtomically(MODEL_FILES.upsampler, upsampler.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(result.step) } }));
+console.log(`done: ${result.step} steps; EMA weights in packages/unclip/models/upsampler.safetensors; loss plot ${paths.plot}`);

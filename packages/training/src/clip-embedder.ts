@@ -1,5 +1,5 @@
 /**
- * The trained CLIP that the prior and the decoder learn from: models/clip.safetensors (or --clip), with its own
+ * The trained CLIP that the prior and the decoder learn from: packages/clip/models/clip.safetensors (or --clip), with its own
  * tokenizer, embedding emoji batches exactly as `train:clip` fed them (32×32, CLIP-normalised).
  */
 import { existsSync } from "node:fs";

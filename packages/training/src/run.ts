@@ -14,7 +14,13 @@ import { SingleBar } from "cli-progress";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 /** Where the trained weights that ship live. */
-export const MODELS_DIR = join(REPO_ROOT, "models");
+/** Where each finished model is written: inside the package that ships it as its embedded default. */
+export const MODEL_FILES = {
+  clip: join(REPO_ROOT, "packages/clip/models/clip.safetensors"),
+  prior: join(REPO_ROOT, "packages/unclip/models/prior.safetensors"),
+  decoder: join(REPO_ROOT, "packages/unclip/models/decoder.safetensors"),
+  upsampler: join(REPO_ROOT, "packages/unclip/models/upsampler.safetensors"),
+} as const;
 
 export interface RunPaths {
   dir: string;

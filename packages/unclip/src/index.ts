@@ -14,10 +14,15 @@ export type {
   MixItem,
   MixOptions,
   Pipeline,
+  PipelineComponents,
   TextEmbedding,
   TextToImageOptions,
   VariationsOptions,
 } from "./pipeline.js";
+
+// The embedded default models
+export { DEFAULT_MODEL_URLS, loadPipeline } from "./default-models.js";
+export type { LoadPipelineOptions, LoadedPipeline, ModelSource, PipelineModelName, PipelineSources } from "./default-models.js";
 
 // Sampling
 export { DECODER_SCHEDULE, PRIOR_SCHEDULE, conditioningEmbeddings, normalizeEmbeddings, sample, samplePrior } from "./sample.js";

@@ -12,6 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { encodeImage, encodeTextTokens, preprocess, type ClipModel, type ImageInput } from "@proj/clip";
+import { loadPipeline, type LoadedPipeline } from "./default-models.js";
 import type { DiffusionPrior } from "./diffusion-prior.js";
 import { RandomGenerator } from "./random.js";
 import { normalizeEmbeddings, sample, samplePrior, throwIfAborted, type CommonSampleOptions, type SampleProgress } from "./sample.js";
@@ -64,8 +65,23 @@ export interface Pipeline {
   readonly upsampler: UNet | undefined;
 }
 
-/** Checks that the components fit together (embedding widths, upsampler size) and bundles them. */
-export function createPipeline(components: { clip: ImageEmbedder | ClipModel; prior?: DiffusionPrior; decoder: UNet; upsampler?: UNet }): Pipeline {
+/** The components of a pipeline: any CLIP (adapted with `clipEmbedder` when it is `@proj/clip`'s), our models. */
+export interface PipelineComponents {
+  clip: ImageEmbedder | ClipModel;
+  prior?: DiffusionPrior;
+  decoder: UNet;
+  upsampler?: UNet;
+}
+
+/**
+ * With no argument: loads the embedded default models (`loadPipeline()`; resolves to a pipeline that owns them, free
+ * it with `dispose()`). With components: checks that they fit together (embedding widths, text tokens, upsampler
+ * size) and bundles them (the caller keeps owning them).
+ */
+export function createPipeline(): Promise<LoadedPipeline>;
+export function createPipeline(components: PipelineComponents): Pipeline;
+export function createPipeline(components?: PipelineComponents): Pipeline | Promise<LoadedPipeline> {
+  if (components === undefined) return loadPipeline();
   const clip = "embedImages" in components.clip ? components.clip : clipEmbedder(components.clip);
   const { prior, decoder, upsampler } = components;
   if (decoder.config.clipEmbedDim !== clip.dim) {
