@@ -1,10 +1,13 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // The `proj-unclip` bin (package.json "bin") is built beside the library; only the library has type declarations.
+  entry: { index: "src/index.ts", cli: "src/cli.ts" },
   format: ["esm"],
-  dts: true,
+  dts: { entry: { index: "src/index.ts" } },
   sourcemap: true,
   clean: true,
   target: "es2022",
+  // The CLI and the library share their code through chunks instead of each bundling a copy.
+  splitting: true,
 });
