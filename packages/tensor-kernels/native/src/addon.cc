@@ -181,6 +181,25 @@ napi_value Attention_(napi_env env, napi_callback_info info) {
   return guarded(env, [&] { attention_forward(s, args.floats(1), args.floats(2), args.floats(3), args.floats(4), args.floats(5)); });
 }
 
+// attentionGrad(mem, q, k, v, mask, dout, dq, dk, dv, batch, heads, queries, keys, headSize, scale, causal,
+//               ms0, ms1, ms2, ms3)
+napi_value AttentionGrad_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  AttentionShape s;
+  s.batch = args.i32(9);
+  s.heads = args.i32(10);
+  s.queries = args.i32(11);
+  s.keys = args.i32(12);
+  s.head_size = args.i32(13);
+  s.scale = static_cast<float>(args.number(14));
+  s.causal = args.flag(15);
+  for (int d = 0; d < 4; d++) s.mask_strides[d] = args.integer(16 + d);
+  return guarded(env, [&] {
+    attention_backward(s, args.floats(1), args.floats(2), args.floats(3), args.floats(4), args.floats(5),
+                       args.floats(6), args.floats(7), args.floats(8));
+  });
+}
+
 // softmax(mem, x, y, rows, n)
 napi_value Softmax_(napi_env env, napi_callback_info info) {
   Args args(env, info, true);
@@ -248,6 +267,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"activationGrad", nullptr, ActivationGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, AdamW_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, Attention_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attentionGrad", nullptr, AttentionGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"isa", nullptr, Isa_, nullptr, nullptr, nullptr, napi_default, nullptr},

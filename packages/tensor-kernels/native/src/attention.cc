@@ -1,9 +1,14 @@
-// Scaled dot-product attention, forward (kernels.h): one task per (batch, head), each on one thread with two GEMMs
+// Scaled dot-product attention (kernels.h): one task per (batch, head), each on one thread with its GEMMs
 //
-//   S [Tq, Tk] = q kᵀ (transposed-B GEMM),  S = scale·S + mask, −∞ above the diagonal when causal,
-//   P = softmax(S) row by row (a row of all −∞ gives zeros),  out [Tq, D] = P v.
+//   forward   S [Tq, Tk] = q kᵀ (transposed-B GEMM),  S = scale·S + mask, −∞ above the diagonal when causal,
+//             P = softmax(S) row by row (a row of all −∞ gives zeros),  out [Tq, D] = P v.
+//   backward  P recomputed as above (nothing saved by the forward), then with dO the incoming gradient
+//             dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP − δ),  δᵢ = Σⱼ Pᵢⱼ dPᵢⱼ (= dOᵢ·Oᵢ, so O is not needed),
+//             dQ = scale · dS K,  dK = scale · dSᵀ Q  (scale folded into dS once).
 //
-// S lives in the thread's work scratch (Tq·Tk floats); the softmax is elementwise.cc's, vectorised per ISA. Reference: attentionReference in src/ops/attention.ts.
+// S / P (and dS) live in the thread's work scratch (Tq·Tk floats each); the softmax is elementwise.cc's,
+// vectorised per ISA. Every task writes only its own head's outputs, so results are the same for any thread count.
+// Reference: attentionReference in src/ops/attention.ts and the composed gradient in src/ops/attention-grad.ts.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -15,72 +20,122 @@
 
 namespace projnative {
 
-void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
-                       float* out) {
-  ThreadPool& pool = ThreadPool::instance();
-  const int tq = s.queries, tk = s.keys, d = s.head_size;
-  const size_t score_floats = static_cast<size_t>(tq) * tk;
-  const int heads = s.batch * s.heads;
-  const double flops = 4.0 * tq * tk * d * heads;
-  const bool parallel = pool.threads() > 1 && heads > 1 && flops >= 2e6;
-  if (parallel) {
-    for (int t = 0; t < pool.threads(); t++) pool.scratch(t, score_floats, ThreadPool::kWork);
-  } else {
-    pool.scratch(0, score_floats, ThreadPool::kWork);
-  }
+namespace {
+
+// p [Tq, Tk] = softmax(scale · q kᵀ + mask (+ causal −∞)) for head `bh`; rows with every score −∞ are zeros, and so
+// is everything above the diagonal when causal.
+void head_probabilities(const AttentionShape& s, int bh, const float* q, const float* k, const float* mask, float* p,
+                        int thread) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  auto head = [&](int bh, int thread) {
-    float* scores = pool.scratch(thread, score_floats, ThreadPool::kWork);
-    const int b = bh / s.heads, h = bh % s.heads;
-    Gemm g;
-    g.m = tq;
-    g.n = tk;
-    g.k = d;
-    g.a = q + static_cast<int64_t>(bh) * tq * d;
-    g.lda = d;
-    g.b = k + static_cast<int64_t>(bh) * tk * d;
-    g.ldb = d;
-    g.trans_b = true;
-    g.c = scores;
-    g.ldc = tk;
-    gemm_serial(g, thread);
-    const float* mask_head =
-        mask == nullptr ? nullptr : mask + b * s.mask_strides[0] + h * s.mask_strides[1];
-    for (int i = 0; i < tq; i++) {
-      float* row = scores + static_cast<int64_t>(i) * tk;
-      const int live = s.causal ? std::min(tk, i + 1) : tk;
-      if (mask_head == nullptr) {
-        for (int j = 0; j < live; j++) row[j] *= s.scale;
-      } else {
-        const float* m = mask_head + i * s.mask_strides[2];
-        for (int j = 0; j < live; j++) row[j] = row[j] * s.scale + m[j * s.mask_strides[3]];
-      }
-      float row_max = kNegInf;
-      for (int j = 0; j < live; j++) row_max = std::max(row_max, row[j]);
-      if (row_max == kNegInf) {  // every key dropped: zeros
-        std::fill(row, row + tk, 0.0f);
-        continue;
-      }
-      softmax_row(row, live);
-      std::fill(row + live, row + tk, 0.0f);
+  const int tq = s.queries, tk = s.keys, d = s.head_size;
+  const int b = bh / s.heads, h = bh % s.heads;
+  Gemm g;
+  g.m = tq;
+  g.n = tk;
+  g.k = d;
+  g.a = q + static_cast<int64_t>(bh) * tq * d;
+  g.lda = d;
+  g.b = k + static_cast<int64_t>(bh) * tk * d;
+  g.ldb = d;
+  g.trans_b = true;
+  g.c = p;
+  g.ldc = tk;
+  gemm_serial(g, thread);
+  const float* mask_head = mask == nullptr ? nullptr : mask + b * s.mask_strides[0] + h * s.mask_strides[1];
+  for (int i = 0; i < tq; i++) {
+    float* row = p + static_cast<int64_t>(i) * tk;
+    const int live = s.causal ? std::min(tk, i + 1) : tk;
+    if (mask_head == nullptr) {
+      for (int j = 0; j < live; j++) row[j] *= s.scale;
+    } else {
+      const float* m = mask_head + i * s.mask_strides[2];
+      for (int j = 0; j < live; j++) row[j] = row[j] * s.scale + m[j * s.mask_strides[3]];
     }
-    Gemm o;
-    o.m = tq;
-    o.n = d;
-    o.k = tk;
-    o.a = scores;
-    o.lda = tk;
-    o.b = v + static_cast<int64_t>(bh) * tk * d;
-    o.ldb = d;
-    o.c = out + static_cast<int64_t>(bh) * tq * d;
-    o.ldc = d;
-    gemm_serial(o, thread);
-  };
+    float row_max = kNegInf;
+    for (int j = 0; j < live; j++) row_max = std::max(row_max, row[j]);
+    if (row_max == kNegInf) {  // every key dropped: zeros
+      std::fill(row, row + tk, 0.0f);
+      continue;
+    }
+    softmax_row(row, live);
+    std::fill(row + live, row + tk, 0.0f);
+  }
+}
+
+// C [m, n] = op(A) · op(B) on one thread (`thread` picks the GEMM packing scratch).
+void product(int m, int n, int k, const float* a, int64_t lda, bool trans_a, const float* b, int64_t ldb, bool trans_b,
+             float* c, int64_t ldc, int thread) {
+  Gemm g;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.lda = lda;
+  g.trans_a = trans_a;
+  g.b = b;
+  g.ldb = ldb;
+  g.trans_b = trans_b;
+  g.c = c;
+  g.ldc = ldc;
+  gemm_serial(g, thread);
+}
+
+// Runs head(bh, thread) for every (batch, head): on the pool when there are several heads and enough work, after
+// growing each thread's work scratch to `floats` (only the caller may grow it).
+template <class F>
+void for_each_head(const AttentionShape& s, double flops, std::size_t floats, const F& head) {
+  ThreadPool& pool = ThreadPool::instance();
+  const int heads = s.batch * s.heads;
+  const bool parallel = pool.threads() > 1 && heads > 1 && flops >= 2e6;
+  const int threads = parallel ? pool.threads() : 1;
+  for (int t = 0; t < threads; t++) pool.scratch(t, floats, ThreadPool::kWork);
   if (parallel) {
     pool.run(heads, head);
   } else {
     for (int bh = 0; bh < heads; bh++) head(bh, 0);
   }
+}
+
+}  // namespace
+
+void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
+                       float* out) {
+  const int tq = s.queries, tk = s.keys, d = s.head_size;
+  const size_t score_floats = static_cast<size_t>(tq) * tk;
+  const double flops = 4.0 * tq * tk * d * s.batch * s.heads;
+  ThreadPool& pool = ThreadPool::instance();
+  for_each_head(s, flops, score_floats, [&](int bh, int thread) {
+    float* p = pool.scratch(thread, score_floats, ThreadPool::kWork);
+    head_probabilities(s, bh, q, k, mask, p, thread);
+    const int64_t head = static_cast<int64_t>(bh) * tk * d;
+    product(tq, d, tk, p, tk, false, v + head, d, false, out + static_cast<int64_t>(bh) * tq * d, d, thread);
+  });
+}
+
+void attention_backward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
+                        const float* dout, float* dq, float* dk, float* dv) {
+  const int tq = s.queries, tk = s.keys, d = s.head_size;
+  const size_t score_floats = static_cast<size_t>(tq) * tk;
+  const double flops = 10.0 * tq * tk * d * s.batch * s.heads;  // five products of Tq·Tk·D
+  ThreadPool& pool = ThreadPool::instance();
+  for_each_head(s, flops, 2 * score_floats, [&](int bh, int thread) {
+    float* p = pool.scratch(thread, 2 * score_floats, ThreadPool::kWork);
+    float* ds = p + score_floats;
+    head_probabilities(s, bh, q, k, mask, p, thread);
+    const int64_t qo = static_cast<int64_t>(bh) * tq * d;  // offset of this head in q, dout, dq
+    const int64_t ko = static_cast<int64_t>(bh) * tk * d;  // in k, v, dk, dv
+    product(tk, d, tq, p, tk, true, dout + qo, d, false, dv + ko, d, thread);   // dV = Pᵀ dO
+    product(tq, tk, d, dout + qo, d, false, v + ko, d, true, ds, tk, thread);   // dP = dO Vᵀ
+    for (int i = 0; i < tq; i++) {  // dS = scale · P ∘ (dP − δ)
+      const float* pr = p + static_cast<int64_t>(i) * tk;
+      float* dr = ds + static_cast<int64_t>(i) * tk;
+      float delta = 0;
+      for (int j = 0; j < tk; j++) delta += pr[j] * dr[j];
+      for (int j = 0; j < tk; j++) dr[j] = s.scale * pr[j] * (dr[j] - delta);
+    }
+    product(tq, d, tk, ds, tk, false, k + ko, d, false, dq + qo, d, thread);    // dQ = dS K
+    product(tk, d, tq, ds, tk, true, q + qo, d, false, dk + ko, d, thread);     // dK = dSᵀ Q
+  });
 }
 
 }  // namespace projnative

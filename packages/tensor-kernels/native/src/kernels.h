@@ -1,5 +1,5 @@
 // The kernels built on GEMM, one file each: conv2d.cc (forward and both gradients), norm.cc (layer norm, group norm
-// with SiLU), attention.cc (scaled dot-product attention forward). Float32, row-major, NHWC.
+// with SiLU), attention.cc (scaled dot-product attention forward and backward). Float32, row-major, NHWC.
 #pragma once
 
 #include <cstdint>
@@ -39,5 +39,8 @@ struct AttentionShape {
 // out [B, H, Tq, D] = softmax(scale · q kᵀ + mask (+ causal −∞)) v; rows with every score −∞ give zeros.
 void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
                        float* out);
+// Its gradient: dq [B, H, Tq, D], dk and dv [B, H, Tk, D] from dout [B, H, Tq, D]; P recomputed per head.
+void attention_backward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
+                        const float* dout, float* dq, float* dk, float* dv);
 
 }  // namespace projnative

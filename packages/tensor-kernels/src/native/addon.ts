@@ -44,6 +44,7 @@ interface RawAddon {
   activationGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
   adamw(...args: number[] | [ArrayBuffer, ...number[]]): void;
   attention(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  attentionGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
   setThreads(threads: number): number;
   threads(): number;
   isa(): NativeIsa;
@@ -554,31 +555,78 @@ export function nativeGroupNormGrad(
   requireAddon().groupNormGrad(memory, x, gamma, beta, dy, dx, dgamma, dbeta, samples, pixels, channels, groups, assertFiniteNumber(kernel, "epsilon", o.epsilon), +o.silu);
 }
 
-/** Scaled dot-product attention forward: q [B, H, Tq, D], k and v [B, H, Tk, D], mask read through `maskStrides`. */
-export function nativeAttention(
-  memory: ArrayBuffer,
-  o: {
-    q: number; k: number; v: number; out: number; mask?: number;
-    batch: number; heads: number; queries: number; keys: number; headSize: number;
-    scale: number; causal: boolean; maskStrides?: readonly [number, number, number, number];
-  },
-): void {
-  const kernel = "native attention";
-  assertMemory(kernel, memory);
+/** The shape and attributes of an attention call (forward or backward). */
+export interface NativeAttentionShape {
+  batch: number;
+  heads: number;
+  queries: number;
+  keys: number;
+  headSize: number;
+  scale: number;
+  causal: boolean;
+  /** Element strides of the mask read as [B, H, Tq, Tk] (0 on broadcast axes); with `mask` only. */
+  maskStrides?: readonly [number, number, number, number];
+}
+
+/** Checks an attention call's sizes, scale and mask span; returns them as the addon takes them. */
+function attentionArgs(kernel: string, memory: ArrayBuffer, o: NativeAttentionShape & { mask?: number }) {
   const [b, h, tq, tk, d] = (["batch", "heads", "queries", "keys", "headSize"] as const).map((f) => assertCount(kernel, f, o[f], 1)) as [number, number, number, number, number];
-  const q = assertSpan(kernel, "q", memory, o.q, b * h * tq * d);
-  const k = assertSpan(kernel, "k", memory, o.k, b * h * tk * d);
-  const v = assertSpan(kernel, "v", memory, o.v, b * h * tk * d);
-  const out = assertSpan(kernel, "out", memory, o.out, b * h * tq * d);
+  if (b * h * Math.max(tq, tk) * d > MAX_DIM || tq * tk > MAX_DIM) throw new RangeError(`${kernel}: tensors must hold fewer than 2³¹ elements`);
   let mask = -1;
   const strides = o.maskStrides ?? [0, 0, 0, 0];
+  if (strides.length !== 4) throw new RangeError(`${kernel}: maskStrides must have 4 entries`);
   strides.forEach((s, i) => assertCount(kernel, `maskStrides[${i}]`, s));
   if (o.mask !== undefined) {
     const last = (b - 1) * strides[0] + (h - 1) * strides[1] + (tq - 1) * strides[2] + (tk - 1) * strides[3] + 1;
     mask = assertSpan(kernel, "mask", memory, o.mask, last);
   }
   const scale = assertFiniteNumber(kernel, "scale", o.scale);
-  kernelAddon("attention").attention(memory, q, k, v, mask, out, b, h, tq, tk, d, scale, +o.causal, ...strides);
+  return { b, h, tq, tk, d, mask, scale, causal: +o.causal, strides };
+}
+
+/** Scaled dot-product attention forward: q [B, H, Tq, D], k and v [B, H, Tk, D], mask read through `maskStrides`. */
+export function nativeAttention(
+  memory: ArrayBuffer,
+  o: NativeAttentionShape & { q: number; k: number; v: number; out: number; mask?: number },
+): void {
+  const kernel = "native attention";
+  assertMemory(kernel, memory);
+  const { b, h, tq, tk, d, mask, scale, causal, strides } = attentionArgs(kernel, memory, o);
+  const q = assertSpan(kernel, "q", memory, o.q, b * h * tq * d);
+  const k = assertSpan(kernel, "k", memory, o.k, b * h * tk * d);
+  const v = assertSpan(kernel, "v", memory, o.v, b * h * tk * d);
+  const out = assertSpan(kernel, "out", memory, o.out, b * h * tq * d);
+  kernelAddon("attention").attention(memory, q, k, v, mask, out, b, h, tq, tk, d, scale, causal, ...strides);
+}
+
+/**
+ * Attention's gradient: dq [B, H, Tq, D], dk and dv [B, H, Tk, D] from dout [B, H, Tq, D] (the forward's inputs
+ * and attributes as nativeAttention's). The three outputs must overlap neither each other nor any input. CPU only.
+ */
+export function nativeAttentionGrad(
+  memory: ArrayBuffer,
+  o: NativeAttentionShape & { q: number; k: number; v: number; mask?: number; dout: number; dq: number; dk: number; dv: number },
+): void {
+  const kernel = "native attentionGrad";
+  assertMemory(kernel, memory);
+  const { b, h, tq, tk, d, mask, scale, causal, strides } = attentionArgs(kernel, memory, o);
+  const queryFloats = b * h * tq * d;
+  const keyFloats = b * h * tk * d;
+  const spans: [string, number, number][] = (
+    [["q", queryFloats], ["k", keyFloats], ["v", keyFloats], ["dout", queryFloats], ["dq", queryFloats], ["dk", keyFloats], ["dv", keyFloats]] as const
+  ).map(([name, floats]) => [name, assertSpan(kernel, name, memory, o[name], floats), floats]);
+  const outputs = spans.slice(4);
+  for (const [name, offset, floats] of outputs) {
+    for (const [other, otherOffset, otherFloats] of spans) {
+      if (other === name) continue;
+      if (offset < otherOffset + 4 * otherFloats && otherOffset < offset + 4 * floats) throw new RangeError(`${kernel}: ${name} overlaps ${other}`);
+    }
+    if (mask >= 0 && offset < mask + 4 * ((b - 1) * strides[0] + (h - 1) * strides[1] + (tq - 1) * strides[2] + (tk - 1) * strides[3] + 1) && mask < offset + 4 * floats) {
+      throw new RangeError(`${kernel}: ${name} overlaps mask`);
+    }
+  }
+  const [q, k, v, dout, dq, dk, dv] = spans.map(([, offset]) => offset) as [number, number, number, number, number, number, number];
+  requireCall("attentionGrad").attentionGrad(memory, q, k, v, mask, dout, dq, dk, dv, b, h, tq, tk, d, scale, causal, ...strides);
 }
 
 // ---- configuration ------------------------------------------------------------------------------------------

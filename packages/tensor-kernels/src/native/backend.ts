@@ -9,8 +9,8 @@
  * so that the test harness can add the backend beside whichever copy of `register` a package's code loaded).
  */
 import { findBackendFactory, getKernel, getKernelsForBackend, registerBackend, registerKernel } from "@tensorflow/tfjs-core";
-import { loadNativeAddon } from "./addon.js";
-import { NATIVE_BACKEND, NATIVE_KERNEL_CONFIGS, saveWasmOriginal } from "./kernels.js";
+import { loadNativeAddon, nativeHas } from "./addon.js";
+import { NATIVE_BACKEND, NATIVE_KERNEL_CONFIGS, NATIVE_KERNEL_REQUIRES, saveWasmOriginal } from "./kernels.js";
 import { nativeAdamWStep } from "./optimizer.js";
 import { registerAdamWAccelerator } from "../training/adamw.js";
 
@@ -25,6 +25,8 @@ const WASM_PACKAGE = "@tensorflow/tfjs-backend-wasm";
  */
 export function installNativeKernels(): void {
   for (const config of NATIVE_KERNEL_CONFIGS) {
+    const requires = NATIVE_KERNEL_REQUIRES[config.kernelName];
+    if (requires !== undefined && !nativeHas(requires)) continue;
     saveWasmOriginal(config.kernelName);
     if (getKernel(config.kernelName, NATIVE_BACKEND) == null) registerKernel(config);
   }

@@ -30,6 +30,7 @@ export {
   nativeActivationGrad,
   nativeAdamW,
   nativeAttention,
+  nativeAttentionGrad,
   nativeConv2d,
   nativeExp,
   nativeGemm,
@@ -43,7 +44,7 @@ export {
   setNativeIsa,
   setNativeThreads,
 } from "./addon.js";
-export type { AdamWCall, ConvKind, GemmCall, NativeActivation, NativeConvGeometry, NativeIsa } from "./addon.js";
+export type { AdamWCall, ConvKind, GemmCall, NativeActivation, NativeAttentionShape, NativeConvGeometry, NativeIsa } from "./addon.js";
 
 // CUDA: the GPU build of the hot kernels
 export { CUDA_KERNELS, cudaAvailable, cudaCompiled, cudaStatus, cudaUnavailableReason, nativeDevice, setNativeDevice } from "./addon.js";

@@ -10,6 +10,10 @@
  *   Exp                              vectorised polynomial (wasm's is a scalar loop; attention's gradient uses it)
  *   Softmax                          rows of the last axis (another axis: wasm's kernel)
  *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjLayerNorm, ProjGroupNorm(Grad)    our fused ops
+ *   ProjActivationGrad               dy ⊙ act'(x) for linear's gradient (gelu, quickGelu, silu)
+ *   ProjAttentionGrad, ProjMaskedAttentionGrad    attention's fused backward (dq, dk, dv; P recomputed)
+ * The last three exist only in addons built from newer sources (NATIVE_KERNEL_REQUIRES): with an older build they
+ * are not registered and the gradients compose tfjs ops instead.
  *
  * Each kernel makes its inputs resident on the heap first (that may allocate), then allocates its output, then
  * takes the heap's buffer (an allocation may have grown and replaced it) and calls the addon through the checked
@@ -46,9 +50,13 @@ import { GroupNorm, type GroupNormAttrs } from "../ops/group-norm.js";
 import { GroupNormGrad } from "../ops/group-norm-grad.js";
 import { LayerNorm, type LayerNormAttrs } from "../ops/layer-norm.js";
 import { Linear, LinearNoBias, linearSizes, type LinearAttrs } from "../ops/linear.js";
+import { ActivationGrad, type ActivationGradAttrs } from "../ops/linear-grad.js";
+import { AttentionGrad, MaskedAttentionGrad } from "../ops/attention-grad.js";
 import { makeResident, type WasmBackend } from "../kernels/wasm/wasm-heap.js";
 import {
+  nativeActivationGrad,
   nativeAttention,
+  nativeAttentionGrad,
   nativeConv2d,
   nativeExp,
   nativeGemm,
@@ -378,6 +386,51 @@ const attention: KernelFunc = ({ inputs, backend, attrs }) => {
   return out;
 };
 
+/** [B, H, Tq, Tk, D] of q, k, v, checked (the op checked them once; a direct runKernel may not have). */
+function attentionSizes(kernel: string, q: TensorInfo, k: TensorInfo, v: TensorInfo): [number, number, number, number, number] {
+  if (q.shape.length !== 4) throw new RangeError(`${kernel} on native: q must be [B, H, Tq, D], got [${q.shape.join(", ")}]`);
+  const [batch, heads, queries, headSize] = q.shape as [number, number, number, number];
+  const keys = k.shape[2] ?? 0;
+  assertShapeIs(kernel, "k", k, [batch, heads, keys, headSize]);
+  assertShapeIs(kernel, "v", v, [batch, heads, keys, headSize]);
+  if (batch * heads * queries * keys * headSize === 0) throw new RangeError(`${kernel} on native: empty q, k or v ([${q.shape}], [${k.shape}])`);
+  return [batch, heads, queries, keys, headSize];
+}
+
+const attentionGrad: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { dy, q, k, v, mask } = inputs as { dy: TensorInfo; q: TensorInfo; k: TensorInfo; v: TensorInfo; mask?: TensorInfo };
+  const { scale, causal } = attrs as unknown as AttentionAttrs;
+  const kernel = mask === undefined ? AttentionGrad : MaskedAttentionGrad;
+  assertFloat32(kernel, { dy, q, k, v, mask });
+  const [batch, heads, queries, keys, headSize] = attentionSizes(kernel, q, k, v);
+  assertShapeIs(kernel, "dy", dy, q.shape);
+  const strides = mask === undefined ? undefined : maskStrides(mask.shape, [batch, heads, queries, keys]);
+  const native = host(backend);
+  makeResident(native, dy, q, k, v, mask);
+  const dq = native.makeOutput(q.shape.slice(), "float32");
+  const dk = native.makeOutput(k.shape.slice(), "float32");
+  const dv = native.makeOutput(v.shape.slice(), "float32");
+  nativeAttentionGrad(heap(native), {
+    q: at(native, q),
+    k: at(native, k),
+    v: at(native, v),
+    mask: mask === undefined ? undefined : at(native, mask),
+    dout: at(native, dy),
+    dq: at(native, dq),
+    dk: at(native, dk),
+    dv: at(native, dv),
+    maskStrides: strides,
+    batch,
+    heads,
+    queries,
+    keys,
+    headSize,
+    scale,
+    causal,
+  });
+  return [dq, dk, dv];
+};
+
 const layerNorm: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
   const { epsilon } = attrs as unknown as LayerNormAttrs;
@@ -477,6 +530,19 @@ const groupNormGrad: KernelFunc = ({ inputs, backend, attrs }) => {
   return [dx, dgamma, dbeta];
 };
 
+const activationGrad: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
+  const { activation } = attrs as unknown as ActivationGradAttrs;
+  assertFloat32(ActivationGrad, { dy, x });
+  assertShapeIs(ActivationGrad, "dy", dy, x.shape);
+  const native = host(backend);
+  makeResident(native, dy, x);
+  const dx = native.makeOutput(x.shape.slice(), "float32");
+  const size = util.sizeFromShape(x.shape);
+  if (size > 0) nativeActivationGrad(heap(native), { x: at(native, x), dy: at(native, dy), dx: at(native, dx), size, activation });
+  return dx;
+};
+
 /** The kernels the native backend runs in the addon (every other kernel is wasm's, registered for `native`). */
 export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(BatchMatMul, batchMatMul),
@@ -494,4 +560,17 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(LayerNorm, layerNorm),
   nativeConfig(GroupNorm, groupNorm),
   nativeConfig(GroupNormGrad, groupNormGrad),
+  nativeConfig(ActivationGrad, activationGrad),
+  nativeConfig(AttentionGrad, attentionGrad),
+  nativeConfig(MaskedAttentionGrad, attentionGrad),
 ];
+
+/**
+ * Kernels that need an addon call added after the first builds: `installNativeKernels` registers them only when
+ * the loaded addon has it (no wasm kernel stands behind them; their callers compose tfjs ops when they are absent).
+ */
+export const NATIVE_KERNEL_REQUIRES: Readonly<Record<string, Parameters<typeof nativeHas>[0]>> = {
+  [ActivationGrad]: "activationGrad",
+  [AttentionGrad]: "attentionGrad",
+  [MaskedAttentionGrad]: "attentionGrad",
+};
