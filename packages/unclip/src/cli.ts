@@ -18,16 +18,32 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import * as tf from "@tensorflow/tfjs-core";
-import "@proj/tensor-kernels/register";
-import { setupBackend } from "@proj/tensor-kernels";
-import { DEFAULT_TEMPLATES, createZeroShotClassifier, loadClip, preprocess, type ClipModel, type ImageInput, type ZeroShotScore } from "@proj/clip";
+import type * as tfCore from "@tensorflow/tfjs-core";
+import type { ClipModel, ImageInput, ZeroShotScore } from "@proj/clip";
 import { SingleBar } from "cli-progress";
 import { encode as encodePng } from "fast-png";
 import gifenc from "gifenc";
-import { DEFAULT_MODEL_URLS, loadPipeline, type LoadedPipeline, type PipelineModelName } from "./default-models.js";
-import { animate, interpolate, textToImage, variations, type DecodeOptions } from "./pipeline.js";
+import type { LoadedPipeline, PipelineModelName } from "./default-models.js";
+import type { DecodeOptions } from "./pipeline.js";
 import type { SampleProgress } from "./sample.js";
+
+/**
+ * tfjs, the kernels and the models, imported once the arguments have been checked: importing them takes about half a
+ * second, which --help and usage errors need not wait for.
+ */
+async function importLibraries() {
+  const [tf, kernels, clip, defaults, pipeline] = await Promise.all([
+    import("@tensorflow/tfjs-core"),
+    import("@proj/tensor-kernels"),
+    import("@proj/clip"),
+    import("./default-models.js"),
+    import("./pipeline.js"),
+    import("@proj/tensor-kernels/register"),
+  ]);
+  return { tf, setupBackend: kernels.setupBackend, clip, defaults, pipeline };
+}
+
+let lib: Awaited<ReturnType<typeof importLibraries>>;
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Defaults and help
@@ -145,8 +161,9 @@ function parseLabels(list: string): string[] {
   return labels;
 }
 
-function parseTemplates(list: string | undefined): readonly string[] {
-  if (list === undefined) return DEFAULT_TEMPLATES;
+/** The templates, or undefined for @proj/clip's DEFAULT_TEMPLATES. */
+function parseTemplates(list: string | undefined): readonly string[] | undefined {
+  if (list === undefined) return undefined;
   const templates = list.split("|");
   const bad = templates.find((template) => !template.includes("{}"));
   if (bad !== undefined) fail(`--templates: template ${JSON.stringify(bad)} has no "{}" for the label`);
@@ -206,7 +223,7 @@ function readImage(path: string): Uint8Array {
 async function checkDecodable(paths: readonly string[], images: readonly Uint8Array[]): Promise<void> {
   for (const [i, bytes] of images.entries()) {
     try {
-      (await preprocess(bytes, { size: 4 })).dispose();
+      (await lib.clip.preprocess(bytes, { size: 4 })).dispose();
     } catch (error) {
       fail(`cannot decode image ${paths[i]}: ${(error as Error).message}`);
     }
@@ -226,7 +243,7 @@ function modelFiles(values: Values, required: readonly PipelineModelName[]): Mod
   const folder = str(values, "models");
   if (folder !== undefined && (!existsSync(folder) || !statSync(folder).isDirectory())) fail(`--models: ${folder} is not a folder`);
   const names: PipelineModelName[] = ["clip", "prior", "decoder", "upsampler"];
-  const path = (name: PipelineModelName): string => (folder === undefined ? fileURLToPath(DEFAULT_MODEL_URLS[name]) : join(folder, `${name}.safetensors`));
+  const path = (name: PipelineModelName): string => (folder === undefined ? fileURLToPath(lib.defaults.DEFAULT_MODEL_URLS[name]) : join(folder, `${name}.safetensors`));
   const missing = names.filter((name) => required.includes(name) && !existsSync(path(name)));
   if (missing.length > 0) {
     const list = missing.map(path).join(", ");
@@ -247,7 +264,7 @@ function modelFiles(values: Values, required: readonly PipelineModelName[]): Mod
 
 function requirePrior(models: ModelFiles, command: string): void {
   if (models.files.prior === null) {
-    const where = models.origin === "the embedded default models" ? fileURLToPath(DEFAULT_MODEL_URLS.prior) : `${models.origin}: prior.safetensors`;
+    const where = models.origin === "the embedded default models" ? fileURLToPath(lib.defaults.DEFAULT_MODEL_URLS.prior) : `${models.origin}: prior.safetensors`;
     fail(`${command} turns text into images and needs a prior model, but there is none (${where} is missing)`);
   }
 }
@@ -259,19 +276,19 @@ let tensorsAtStart: number | undefined;
 async function startBackend(values: Values): Promise<string> {
   let backend: string;
   try {
-    backend = await setupBackend(str(values, "backend"));
+    backend = await lib.setupBackend(str(values, "backend"));
   } catch (error) {
     return fail(`--backend: ${(error as Error).message}`);
   }
   process.stderr.write(`proj-unclip: backend ${backend}\n`);
-  tensorsAtStart = tf.memory().numTensors;
+  tensorsAtStart = lib.tf.memory().numTensors;
   return backend;
 }
 
 async function loadModels(models: ModelFiles): Promise<LoadedPipeline> {
   const { clip, prior, decoder, upsampler } = models.files;
   try {
-    return await loadPipeline({ clip: clip!, decoder: decoder!, prior, upsampler });
+    return await lib.defaults.loadPipeline({ clip: clip!, decoder: decoder!, prior, upsampler });
   } catch (error) {
     return fail(`cannot load ${models.origin}: ${(error as Error).message}`);
   }
@@ -347,7 +364,8 @@ interface Frames {
 }
 
 /** [N, H, W, 3] in [0, 1] → 8-bit RGB; disposes `images`. */
-async function takeFrames(images: tf.Tensor4D): Promise<Frames> {
+async function takeFrames(images: tfCore.Tensor4D): Promise<Frames> {
+  const { tf } = lib;
   const [count, height, width] = images.shape;
   const bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(images, 0, 1), 255)), "int32"));
   images.dispose();
@@ -415,10 +433,14 @@ function writeOutput(path: string, bytes: Uint8Array, what: string): void {
 // ---------------------------------------------------------------------------------------------------------------------
 // The commands
 
+/** The work of a command whose arguments have been checked; runs once the libraries are imported. */
+type Job = (signal: AbortSignal) => Promise<void>;
+
 interface Command {
   help: string;
   options: Record<string, { type: "string" | "boolean"; short?: string }>;
-  run(values: Values, positionals: string[], signal: AbortSignal): Promise<void>;
+  /** Checks the arguments and reads the input files (no tfjs yet), then returns the work. */
+  check(values: Values, positionals: string[]): Job;
 }
 
 const commonOptions = {
@@ -453,7 +475,7 @@ the scaled cosine similarity between the image and each label's prompts) and pri
 Options:
   --labels <list>         comma-separated class labels, e.g. "cat,dog,car" (required)
   --templates <list>      prompt templates separated by "|", each with "{}" for the label; several are averaged
-                          (default "${DEFAULT_TEMPLATES.join("|")}")
+                          (default: @proj/clip's DEFAULT_TEMPLATES, "a photo of a {}.")
   --top-k <n>             print only the n best labels per image (default: all)
   --json                  print JSON: [{ "image", "scores": [{ "label", "score" }] }], scores in [0, 1]
   --models <folder>       a folder with clip.safetensors (default: the embedded default CLIP)
@@ -461,7 +483,7 @@ Options:
   -h, --help              show this help
 Images: PNG or JPEG files.`,
   options: { ...commonOptions, labels: { type: "string" }, templates: { type: "string" }, "top-k": { type: "string" }, json: { type: "boolean" } },
-  async run(values, images) {
+  check(values, images) {
     // 1. Check the arguments, read every file.
     const labelList = str(values, "labels");
     if (labelList === undefined) fail('classify needs --labels "label1,label2,..." (--help for usage)');
@@ -470,38 +492,39 @@ Images: PNG or JPEG files.`,
     const templates = parseTemplates(str(values, "templates"));
     const topK = str(values, "top-k") === undefined ? undefined : integerOption(values, "top-k", 1, 0);
     const imageBytes = images.map(readImage);
-    const models = modelFiles(values, ["clip"]);
-
-    // 2. Backend, images, model.
-    await startBackend(values);
-    await checkDecodable(images, imageBytes);
-    let model: ClipModel;
-    try {
-      model = await loadClip(models.files.clip!);
-    } catch (error) {
-      return fail(`cannot load ${models.origin}: ${(error as Error).message}`);
-    }
-
-    // 3. Embed the labels once, classify in batches, print as we go.
-    const results: { image: string; scores: ZeroShotScore[] }[] = [];
-    try {
-      const classifier = await createZeroShotClassifier(model, labels, { templates });
+    return async () => {
+      // 2. Models, backend, images, model.
+      const models = modelFiles(values, ["clip"]);
+      await startBackend(values);
+      await checkDecodable(images, imageBytes);
+      let model: ClipModel;
       try {
-        for (let start = 0; start < images.length; start += CLASSIFY_BATCH) {
-          const scores = await classifier.classify(imageBytes.slice(start, start + CLASSIFY_BATCH), { topK });
-          for (const [i, imageScores] of scores.entries()) {
-            const image = images[start + i]!;
-            if (values.json) results.push({ image, scores: imageScores });
-            else process.stdout.write(`${start + i > 0 ? "\n" : ""}${formatScores(image, imageScores)}\n`);
+        model = await lib.clip.loadClip(models.files.clip!);
+      } catch (error) {
+        return fail(`cannot load ${models.origin}: ${(error as Error).message}`);
+      }
+
+      // 3. Embed the labels once, classify in batches, print as we go.
+      const results: { image: string; scores: ZeroShotScore[] }[] = [];
+      try {
+        const classifier = await lib.clip.createZeroShotClassifier(model, labels, { templates });
+        try {
+          for (let start = 0; start < images.length; start += CLASSIFY_BATCH) {
+            const scores = await classifier.classify(imageBytes.slice(start, start + CLASSIFY_BATCH), { topK });
+            for (const [i, imageScores] of scores.entries()) {
+              const image = images[start + i]!;
+              if (values.json) results.push({ image, scores: imageScores });
+              else process.stdout.write(`${start + i > 0 ? "\n" : ""}${formatScores(image, imageScores)}\n`);
+            }
           }
+        } finally {
+          classifier.dispose();
         }
       } finally {
-        classifier.dispose();
+        model.dispose();
       }
-    } finally {
-      model.dispose();
-    }
-    if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+      if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    };
   },
 };
 
@@ -517,23 +540,24 @@ Options:
 ${PRIOR_HELP}
 ${COMMON_HELP}`,
   options: { ...decodeOptionSpecs, ...priorOptionSpecs, count: { type: "string" } },
-  async run(values, words, signal) {
+  check(values, words) {
     const prompt = words.join(" ").trim();
     if (prompt === "") fail('generate needs a prompt, e.g. proj-unclip generate "a red apple" (--help for usage)');
     const count = integerOption(values, "count", 1, DEFAULTS.count);
     const options = { ...decodeOptions(values), ...priorOptions(values), count };
     const out = outputFile(values, ".png", "generate.png");
-    const models = modelFiles(values, ["clip", "decoder"]);
-    requirePrior(models, "generate");
-
-    await startBackend(values);
-    const pipeline = await loadModels(models);
-    try {
-      const images = await withProgress("generate", count, signal, (call) => textToImage(pipeline, prompt, { ...options, ...call }));
-      writeOutput(out, gridPng(await takeFrames(images)).png, `${count} image${count === 1 ? "" : "s"} of ${JSON.stringify(prompt)}`);
-    } finally {
-      pipeline.dispose();
-    }
+    return async (signal) => {
+      const models = modelFiles(values, ["clip", "decoder"]);
+      requirePrior(models, "generate");
+      await startBackend(values);
+      const pipeline = await loadModels(models);
+      try {
+        const images = await withProgress("generate", count, signal, (call) => lib.pipeline.textToImage(pipeline, prompt, { ...options, ...call }));
+        writeOutput(out, gridPng(await takeFrames(images)).png, `${count} image${count === 1 ? "" : "s"} of ${JSON.stringify(prompt)}`);
+      } finally {
+        pipeline.dispose();
+      }
+    };
   },
 };
 
@@ -548,23 +572,24 @@ Options:
 ${COMMON_HELP}
 ${IMAGES_NOTE}`,
   options: { ...decodeOptionSpecs, count: { type: "string" } },
-  async run(values, images, signal) {
+  check(values, images) {
     if (images.length !== 1) fail(`variations takes one image, got ${images.length} (--help for usage)`);
     const image = readImage(images[0]!);
     const count = integerOption(values, "count", 1, DEFAULTS.count);
     const options = { ...decodeOptions(values), count };
     const out = outputFile(values, ".png", "variations.png");
-    const models = modelFiles(values, ["clip", "decoder"]);
-
-    await startBackend(values);
-    await checkDecodable(images, [image]);
-    const pipeline = await loadModels(models);
-    try {
-      const result = await withProgress("variations", count, signal, (call) => variations(pipeline, image, { ...options, ...call }));
-      writeOutput(out, gridPng(await takeFrames(result)).png, `${count} variation${count === 1 ? "" : "s"} of ${images[0]}`);
-    } finally {
-      pipeline.dispose();
-    }
+    return async (signal) => {
+      const models = modelFiles(values, ["clip", "decoder"]);
+      await startBackend(values);
+      await checkDecodable(images, [image]);
+      const pipeline = await loadModels(models);
+      try {
+        const result = await withProgress("variations", count, signal, (call) => lib.pipeline.variations(pipeline, image, { ...options, ...call }));
+        writeOutput(out, gridPng(await takeFrames(result)).png, `${count} variation${count === 1 ? "" : "s"} of ${images[0]}`);
+      } finally {
+        pipeline.dispose();
+      }
+    };
   },
 };
 
@@ -580,24 +605,25 @@ Options:
 ${COMMON_HELP}
 ${IMAGES_NOTE}`,
   options: { ...decodeOptionSpecs, weights: { type: "string" } },
-  async run(values, images, signal) {
+  check(values, images) {
     if (images.length !== 2) fail(`blend takes two images, got ${images.length} (--help for usage)`);
     const weights = parseWeights(str(values, "weights"));
     const [a, b] = images.map(readImage) as [Uint8Array, Uint8Array];
     const options = { ...decodeOptions(values), weights };
     const out = outputFile(values, ".png", "blend.png");
-    const models = modelFiles(values, ["clip", "decoder"]);
-
-    await startBackend(values);
-    await checkDecodable(images, [a, b]);
-    const pipeline = await loadModels(models);
-    try {
-      const result = await withProgress("blend", weights.length, signal, (call) => interpolate(pipeline, a, b, { ...options, ...call }));
-      const frames = await takeFrames(result);
-      writeOutput(out, gridPng(frames, frames.count).png, `${weights.length} blend${weights.length === 1 ? "" : "s"} of ${images[0]} and ${images[1]}`);
-    } finally {
-      pipeline.dispose();
-    }
+    return async (signal) => {
+      const models = modelFiles(values, ["clip", "decoder"]);
+      await startBackend(values);
+      await checkDecodable(images, [a, b]);
+      const pipeline = await loadModels(models);
+      try {
+        const result = await withProgress("blend", weights.length, signal, (call) => lib.pipeline.interpolate(pipeline, a, b, { ...options, ...call }));
+        const frames = await takeFrames(result);
+        writeOutput(out, gridPng(frames, frames.count).png, `${weights.length} blend${weights.length === 1 ? "" : "s"} of ${images[0]} and ${images[1]}`);
+      } finally {
+        pipeline.dispose();
+      }
+    };
   },
 };
 
@@ -616,7 +642,7 @@ Options:
 ${COMMON_HELP}
 ${IMAGES_NOTE}`,
   options: { ...decodeOptionSpecs, frames: { type: "string" }, fps: { type: "string" }, mode: { type: "string" } },
-  async run(values, images, signal) {
+  check(values, images) {
     if (images.length === 0) fail("animate needs at least one image file (--help for usage)");
     const frames = integerOption(values, "frames", 2, DEFAULTS.frames);
     const fps = numberOption(values, "fps", Number.MIN_VALUE, DEFAULTS.fps);
@@ -625,17 +651,18 @@ ${IMAGES_NOTE}`,
     const bytes = images.map(readImage);
     const options = { ...decodeOptions(values), frames, mode } as const;
     const out = outputFile(values, ".gif", "animate.gif");
-    const models = modelFiles(values, ["clip", "decoder"]);
-
-    await startBackend(values);
-    await checkDecodable(images, bytes);
-    const pipeline = await loadModels(models);
-    try {
-      const result = await withProgress("animate", frames, signal, (call) => animate(pipeline, bytes, { ...options, ...call }));
-      writeOutput(out, loopingGif(await takeFrames(result), fps), `a ${frames}-frame animation of ${images.join(", ")}`);
-    } finally {
-      pipeline.dispose();
-    }
+    return async (signal) => {
+      const models = modelFiles(values, ["clip", "decoder"]);
+      await startBackend(values);
+      await checkDecodable(images, bytes);
+      const pipeline = await loadModels(models);
+      try {
+        const result = await withProgress("animate", frames, signal, (call) => lib.pipeline.animate(pipeline, bytes, { ...options, ...call }));
+        writeOutput(out, loopingGif(await takeFrames(result), fps), `a ${frames}-frame animation of ${images.join(", ")}`);
+      } finally {
+        pipeline.dispose();
+      }
+    };
   },
 };
 
@@ -661,66 +688,94 @@ Options:
 ${PRIOR_HELP}
 ${COMMON_HELP}`,
   options: { ...decodeOptionSpecs, ...priorOptionSpecs, count: { type: "string" }, frames: { type: "string" } },
-  async run(values, rest, signal) {
+  check(values, rest) {
     if (rest.length > 0) fail(`demo takes no arguments, got ${rest.map((r) => JSON.stringify(r)).join(" ")} (--help for usage)`);
     const count = integerOption(values, "count", 1, DEFAULTS.count);
     const frames = integerOption(values, "frames", 2, DEFAULTS.frames);
     const decode = decodeOptions(values);
     const prior = priorOptions(values);
     const folder = str(values, "out") ?? "demo";
-    const models = modelFiles(values, ["clip", "decoder"]);
-    requirePrior(models, "demo");
-    try {
-      mkdirSync(folder, { recursive: true });
-    } catch (error) {
-      fail(`cannot create the folder ${folder}: ${(error as Error).message}`);
-    }
-
-    const backend = await startBackend(values);
-    const pipeline = await loadModels(models);
-    const sections: { title: string; items: { file: string; caption: string; width: number }[] }[] = [];
-    const png = (frames: Frames, file: string, caption: string, columns?: number) => {
-      const grid = gridPng(frames, columns);
-      writeOutput(join(folder, file), grid.png, caption);
-      return { file, caption, width: grid.width };
-    };
-    try {
-      // 1. Text to image; the first image of each prompt is the input of the other examples.
-      const first = new Map<string, ImageInput>();
-      const generated = [];
-      const sources = [];
-      for (const [i, prompt] of DEMO.prompts.entries()) {
-        const options = { ...decode, ...prior, count, seed: decode.seed! + i };
-        const images = await takeFrames(await withProgress(`generate "${prompt}"`, count, signal, (call) => textToImage(pipeline, prompt, { ...options, ...call })));
-        generated.push(png(images, `generate-${slug(prompt)}.png`, `"${prompt}"`));
-        first.set(prompt, frameImage(images, 0));
-        const source = { ...images, count: 1, data: images.data.subarray(0, images.width * images.height * 3) };
-        sources.push(png(source, `source-${slug(prompt)}.png`, `"${prompt}", first image`));
+    return async (signal) => {
+      const models = modelFiles(values, ["clip", "decoder"]);
+      requirePrior(models, "demo");
+      try {
+        mkdirSync(folder, { recursive: true });
+      } catch (error) {
+        fail(`cannot create the folder ${folder}: ${(error as Error).message}`);
       }
-      sections.push({ title: `Text to image (${count} per prompt)`, items: generated });
+      const backend = await startBackend(values);
+      const pipeline = await loadModels(models);
+      let sections: DemoSection[];
+      try {
+        sections = await runDemo(pipeline, folder, { count, frames, decode, prior }, signal);
+      } finally {
+        pipeline.dispose();
+      }
+      const settings =
+        `seed ${decode.seed}, decoder ${decode.numInferenceSteps} steps at guidance ${decode.guidanceScale}, ` +
+        `prior ${prior.priorSteps} steps at guidance ${prior.priorGuidanceScale}, ${models.origin}, backend ${backend}`;
+      writeOutput(join(folder, "index.html"), new TextEncoder().encode(demoPage(sections, settings)), "the page");
+    };
+  },
+};
 
-      // 2. Variations, blend and animation of those images.
-      const varied = await takeFrames(await withProgress("variations", count, signal, (call) => variations(pipeline, first.get(DEMO.variations)!, { ...decode, count, ...call })));
-      sections.push({ title: "Variations", items: [sources[DEMO.prompts.indexOf(DEMO.variations)]!, png(varied, `variations-${slug(DEMO.variations)}.png`, `${count} variations of "${DEMO.variations}"`)] });
+interface DemoSection {
+  title: string;
+  items: { file: string; caption: string; width: number }[];
+}
 
-      const [a, b] = DEMO.blend;
-      const blended = await takeFrames(await withProgress("blend", DEFAULTS.weights.length, signal, (call) => interpolate(pipeline, first.get(a)!, first.get(b)!, { ...decode, weights: DEFAULTS.weights, ...call })));
-      sections.push({
-        title: "Blend",
-        items: [png(blended, `blend-${slug(a)}-${slug(b)}.png`, `"${a}" → "${b}" at weights ${DEFAULTS.weights.join(", ")}`, blended.count)],
-      });
+/** Runs the demo's examples, writing their files into `folder`; returns what the page shows. */
+async function runDemo(
+  pipeline: LoadedPipeline,
+  folder: string,
+  settings: { count: number; frames: number; decode: DecodeOptions; prior: ReturnType<typeof priorOptions> },
+  signal: AbortSignal,
+): Promise<DemoSection[]> {
+  const { count, frames, decode, prior } = settings;
+  const { textToImage, variations, interpolate, animate } = lib.pipeline;
+  const png = (images: Frames, file: string, caption: string, columns?: number) => {
+    const grid = gridPng(images, columns);
+    writeOutput(join(folder, file), grid.png, caption);
+    return { file, caption, width: grid.width };
+  };
 
-      const animation = await takeFrames(await withProgress("animate", frames, signal, (call) => animate(pipeline, first.get(DEMO.animate)!, { ...decode, frames, ...call })));
-      const gifFile = `animate-${slug(DEMO.animate)}.gif`;
-      writeOutput(join(folder, gifFile), loopingGif(animation, DEFAULTS.fps), `a ${frames}-frame loop`);
-      sections.push({ title: "Animation", items: [sources[DEMO.prompts.indexOf(DEMO.animate)]!, { file: gifFile, caption: `a ${frames}-frame loop around "${DEMO.animate}"`, width: animation.width }] });
-    } finally {
-      pipeline.dispose();
-    }
+  // 1. Text to image; the first image of each prompt is the input of the other examples.
+  const first = new Map<string, ImageInput>();
+  const sources = new Map<string, DemoSection["items"][number]>();
+  const generated = [];
+  for (const [i, prompt] of DEMO.prompts.entries()) {
+    const options = { ...decode, ...prior, count, seed: (decode.seed ?? 0) + i };
+    const images = await takeFrames(await withProgress(`generate "${prompt}"`, count, signal, (call) => textToImage(pipeline, prompt, { ...options, ...call })));
+    generated.push(png(images, `generate-${slug(prompt)}.png`, `"${prompt}"`));
+    first.set(prompt, frameImage(images, 0));
+    const source = { ...images, count: 1, data: images.data.subarray(0, images.width * images.height * 3) };
+    sources.set(prompt, png(source, `source-${slug(prompt)}.png`, `"${prompt}", first image`));
+  }
+  const sections: DemoSection[] = [{ title: `Text to image (${count} per prompt)`, items: generated }];
 
-    // 3. The page: relative links, images shown 4× with crisp pixels.
-    const settings = `seed ${decode.seed}, decoder ${decode.numInferenceSteps} steps at guidance ${decode.guidanceScale}, prior ${prior.priorSteps} steps at guidance ${prior.priorGuidanceScale}, ${models.origin}, backend ${backend}`;
-    const html = `<!doctype html>
+  // 2. Variations, blend and animation of those images.
+  const varied = await takeFrames(await withProgress("variations", count, signal, (call) => variations(pipeline, first.get(DEMO.variations)!, { ...decode, count, ...call })));
+  sections.push({ title: "Variations", items: [sources.get(DEMO.variations)!, png(varied, `variations-${slug(DEMO.variations)}.png`, `${count} variations of "${DEMO.variations}"`)] });
+
+  const [a, b] = DEMO.blend;
+  const weights = DEFAULTS.weights;
+  const blended = await takeFrames(await withProgress("blend", weights.length, signal, (call) => interpolate(pipeline, first.get(a)!, first.get(b)!, { ...decode, weights, ...call })));
+  sections.push({ title: "Blend", items: [png(blended, `blend-${slug(a)}-${slug(b)}.png`, `"${a}" → "${b}" at weights ${weights.join(", ")}`, blended.count)] });
+
+  const animation = await takeFrames(await withProgress("animate", frames, signal, (call) => animate(pipeline, first.get(DEMO.animate)!, { ...decode, frames, ...call })));
+  const gif = `animate-${slug(DEMO.animate)}.gif`;
+  writeOutput(join(folder, gif), loopingGif(animation, DEFAULTS.fps), `a ${frames}-frame loop`);
+  sections.push({ title: "Animation", items: [sources.get(DEMO.animate)!, { file: gif, caption: `a ${frames}-frame loop around "${DEMO.animate}"`, width: animation.width }] });
+  return sections;
+}
+
+/** The demo's index.html: relative links, images shown 4× with crisp pixels, a caption under each. */
+function demoPage(sections: readonly DemoSection[], settings: string): string {
+  const figure = ({ file, caption, width }: DemoSection["items"][number]): string =>
+    `<figure><a href="${encodeURI(file)}"><img src="${encodeURI(file)}" width="${width * 4}" alt="${escapeHtml(caption)}"></a>` +
+    `<figcaption>${escapeHtml(caption)}</figcaption></figure>`;
+  const body = sections.map(({ title, items }) => `<section>\n<h2>${escapeHtml(title)}</h2>\n${items.map(figure).join("\n")}\n</section>`).join("\n");
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -735,21 +790,12 @@ ${COMMON_HELP}`,
 </head>
 <body>
 <h1>proj-unclip demo</h1>
-${sections
-  .map(
-    ({ title, items }) => `<section>
-<h2>${escapeHtml(title)}</h2>
-${items.map(({ file, caption, width }) => `<figure><a href="${encodeURI(file)}"><img src="${encodeURI(file)}" width="${width * 4}" alt="${escapeHtml(caption)}"></a><figcaption>${escapeHtml(caption)}</figcaption></figure>`).join("\n")}
-</section>`,
-  )
-  .join("\n")}
+${body}
 <p><small>${escapeHtml(settings)}</small></p>
 </body>
 </html>
 `;
-    writeOutput(join(folder, "index.html"), new TextEncoder().encode(html), "the page");
-  },
-};
+}
 
 const COMMANDS: Record<string, Command> = { classify, generate, variations: variationsCommand, blend, animate: animateCommand, demo };
 
@@ -776,9 +822,11 @@ async function main(signal: AbortSignal): Promise<void> {
   }
   const { values, positionals } = parsed;
   if (values.help) return void process.stdout.write(`${command.help}\n`);
-  await command.run(values, positionals, signal);
+  const job = command.check(values, positionals);
+  lib = await importLibraries();
+  await job(signal);
   if (process.env.PROJ_UNCLIP_CHECK_TENSORS === "1" && tensorsAtStart !== undefined) {
-    process.stderr.write(`proj-unclip: live tensors ${tensorsAtStart} before, ${tf.memory().numTensors} after\n`);
+    process.stderr.write(`proj-unclip: live tensors ${tensorsAtStart} before, ${lib.tf.memory().numTensors} after\n`);
   }
 }
 

@@ -46,9 +46,12 @@ export async function writeTinyModels(dir: string, options: TinyModelsOptions = 
   }
   // The prior reads the CLIP's text token features (width and count of TINY_PIPELINE_CLIP's text tower).
   const prior = { ...TINY_PRIOR, textTokenDim: TINY_PIPELINE_CLIP.transformerWidth, maxTextTokens: TINY_PIPELINE_CLIP.contextLength };
-  const models: [string, () => UNet | DiffusionPrior][] = [["decoder", () => new UNet(TINY_DECODER, { seed })]];
-  if (options.upsampler ?? true) models.push(["upsampler", () => new UNet(TINY_UPSAMPLER, { seed })]);
-  if (options.prior ?? true) models.push(["prior", () => new DiffusionPrior(prior, { seed })]);
+  // Output layers get random weights too (a fresh model zeroes them, guided diffusion's init), so that the pictures
+  // depend on the embedding: blends and variations then differ from image to image, as with trained models.
+  const init = { zeroOutputs: false };
+  const models: [string, () => UNet | DiffusionPrior][] = [["decoder", () => new UNet(TINY_DECODER).initialise(seed, init)]];
+  if (options.upsampler ?? true) models.push(["upsampler", () => new UNet(TINY_UPSAMPLER).initialise(seed, init)]);
+  if (options.prior ?? true) models.push(["prior", () => new DiffusionPrior(prior).initialise(seed, init)]);
   for (const [name, make] of models) {
     const model = make();
     try {
