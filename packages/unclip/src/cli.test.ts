@@ -337,11 +337,11 @@ describe("proj-unclip", () => {
       [["classify", imageA, "--labels", "a,b", "--top-k", "0", ...m], "--top-k must be a positive integer"],
       [["classify", imageA, "--labels", "a,b", "--templates", "a photo|{}", ...m], '--templates: template "a photo" has no "{}"'],
       // models
-      [["generate", "x", "--models", noPrior], `generate turns text into images and needs a prior model, but there is none (--models ${noPrior}: prior.safetensors is missing)`],
+      [["generate", "x", "--models", noPrior], `generate turns text into images and needs a prior model, but the models in ${noPrior} have none (no prior.safetensors)`],
       [["demo", "--out", out("demo-no-prior"), "--models", noPrior], "demo turns text into images and needs a prior model"],
       [["variations", imageA, "--models", out("nowhere")], `--models: ${out("nowhere")} is not a folder`],
       [["variations", imageA, "--models", onlyClip], `--models ${onlyClip}: missing ${join(onlyClip, "decoder.safetensors")}`],
-      [["variations", imageA, "--models", badClip, ...FAST_NO_PRIOR, "--out", out("never.png")], `cannot load --models ${badClip}: `],
+      [["variations", imageA, "--models", badClip, ...FAST_NO_PRIOR, "--out", out("never.png")], `cannot load the models in ${badClip}: `],
       [["classify", imageA, "--labels", "a,b", "--backend", "abacus", ...m], "--backend: "],
     ];
     // A few at a time: each is a Node process that loads tfjs.

@@ -83,19 +83,19 @@ const COMMON_HELP = `Common options:
 const PRIOR_HELP = `  --prior-steps <n>       prior denoising steps (default ${DEFAULTS.priorSteps})
   --prior-guidance <s>    prior classifier-free guidance scale ≥ 0 (default ${DEFAULTS.priorGuidance})`;
 
-const IMAGES_NOTE = "Images: PNG or JPEG files. Outputs are in [0, 1] at the decoder's size (the upsampler's when there is one).";
+const IMAGES_NOTE = "Images: PNG or JPEG files. Output images have the decoder's size (the upsampler's when the models have one).";
 
 const HELP = `Usage: proj-unclip <command> [arguments] [options]
 
 unCLIP (DALL·E 2) on TensorFlow.js: CLIP embeddings decoded into images by a diffusion decoder.
 
 Commands:
-  classify <image ...> --labels <l1,l2,...>   zero-shot classification with the CLIP
-  generate <prompt> [--count n] [--out f.png]  text → prior → decoder → upsampler: a PNG grid
-  variations <image> [--count n] [--out f.png] new images of the same CLIP embedding: a PNG grid
-  blend <a> <b> [--weights w,...] [--out f.png] images between two images' embeddings: a PNG strip
-  animate <image ...> [--frames n] [--out f.gif] a looping animation: a GIF
-  demo [--out folder]                          all of the above on built-in examples, with an index.html
+  classify <image ...> --labels <l1,l2,...>       zero-shot classification with the CLIP
+  generate <prompt> [--count n] [--out f.png]      text → prior → decoder → upsampler: a PNG grid
+  variations <image> [--count n] [--out f.png]     new images of the image's CLIP embedding: a PNG grid
+  blend <a> <b> [--weights w,...] [--out f.png]    images between two images' embeddings: a PNG strip
+  animate <image ...> [--frames n] [--out f.gif]   a looping animation: a GIF
+  demo [--out folder]                              all of the above on built-in examples, with an index.html
 
 Run \`proj-unclip <command> --help\` for a command's options.
   -h, --help              show this help
@@ -106,11 +106,9 @@ default models of @proj/unclip and @proj/clip.`;
 // ---------------------------------------------------------------------------------------------------------------------
 // Errors
 
-/** An error the user can fix: printed as one line, exit code 2. */
-class UsageError extends Error {}
-
+/** Stops the command: main prints `proj-unclip: <message>` on stderr and exits with code 2. */
 function fail(message: string): never {
-  throw new UsageError(message);
+  throw new Error(message);
 }
 
 const isAbort = (error: unknown): boolean => error instanceof Error && error.name === "AbortError";
@@ -233,7 +231,7 @@ async function checkDecodable(paths: readonly string[], images: readonly Uint8Ar
 /** Where each model is read from: `--models <folder>`, else the embedded defaults; `null` where an optional one is missing. */
 interface ModelFiles {
   files: Record<PipelineModelName, string | null>;
-  /** How to name where they come from in messages. */
+  /** Where they come from, for messages: "the models in <folder>" or "the embedded default models". */
   origin: string;
 }
 
@@ -259,14 +257,11 @@ function modelFiles(values: Values, required: readonly PipelineModelName[]): Mod
   const files = Object.fromEntries(
     names.map((name) => [name, OPTIONAL_MODELS.has(name) && !existsSync(path(name)) ? null : path(name)]),
   ) as Record<PipelineModelName, string | null>;
-  return { files, origin: folder === undefined ? "the embedded default models" : `--models ${folder}` };
+  return { files, origin: folder === undefined ? "the embedded default models" : `the models in ${folder}` };
 }
 
 function requirePrior(models: ModelFiles, command: string): void {
-  if (models.files.prior === null) {
-    const where = models.origin === "the embedded default models" ? fileURLToPath(lib.defaults.DEFAULT_MODEL_URLS.prior) : `${models.origin}: prior.safetensors`;
-    fail(`${command} turns text into images and needs a prior model, but there is none (${where} is missing)`);
-  }
+  if (models.files.prior === null) fail(`${command} turns text into images and needs a prior model, but ${models.origin} have none (no prior.safetensors)`);
 }
 
 /** Live tensors once the backend is up (before any model), for PROJ_UNCLIP_CHECK_TENSORS. */
