@@ -9,7 +9,10 @@
 // Blocking (Goto/BLIS): for each NC-column block of B and KC-deep slice, B is packed into NR-wide k-major panels
 // (KC × NR: one panel stays in L1 while the micro-kernel walks down A), then each MC-row block of A is packed into
 // MR-tall k-major panels (in L2) and multiplied panel by panel. Packing reads A and B through their transposes, so
-// all four transpose variants run the same micro-kernel at the same speed. Edge panels are zero-padded; an edge tile
+// all four transpose variants run the same micro-kernel at the same speed. A B stored [K, N] is packed row by row
+// (each row of the slice read once, front to back, and spread over the panels), so its reads stream even when
+// N is wide: reading it panel by panel, or in place, walks 256 rows at a stride of N floats per panel, which
+// defeats the prefetchers and maps every row to the same few L1 sets (see native/README.md, "small-M GEMM"). Edge panels are zero-padded; an edge tile
 // is computed into a local buffer and copied out. The epilogue (bias, activation) runs on each tile right after its
 // last K slice, while the tile is in L1.
 //
@@ -38,12 +41,12 @@ namespace {
 constexpr int kKc = 256;   // K slice: a KC × NR panel of B is 32 KiB at NR = 32
 constexpr int kMcPanels = 16;  // MC = 16 · MR rows of A per block (224 rows ≈ 224 KiB packed at AVX-512)
 constexpr int kNc = 4096;  // N block
+constexpr int kPackRows = 32;  // rows of B per packing task (B stored [K, N])
 // Below this many flops a product runs on one thread (waking the pool costs more than it saves).
 constexpr double kParallelFlops = 4e6;
 
-// b advances by b_step floats per k: NR in a packed panel, ldb when B is read in place.
-using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, int64_t b_step, float* c, int64_t ldc,
-                            bool accumulate);
+// a: an MR-tall packed panel of A, b: an NR-wide packed panel of B, both k-major.
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
 using Epilogue = void (*)(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha);
 
 struct Variant {
@@ -55,9 +58,9 @@ struct Variant {
 // ---- scalar -------------------------------------------------------------------------------------------------
 
 template <int MR, int NR>
-void micro_generic(int64_t kc, const float* a, const float* b, int64_t b_step, float* c, int64_t ldc, bool accumulate) {
+void micro_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
   float acc[MR][NR] = {};
-  for (int64_t p = 0; p < kc; p++, a += MR, b += b_step) {
+  for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
     for (int i = 0; i < MR; i++) {
       const float ai = a[i];
       for (int j = 0; j < NR; j++) acc[i][j] += ai * b[j];
@@ -76,13 +79,12 @@ void epilogue_scalar(float* c, int64_t ldc, int rows, int cols, const float* bia
 // ---- AVX2 ---------------------------------------------------------------------------------------------------
 
 #if PROJ_X86
-PROJ_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, int64_t b_step, float* c, int64_t ldc,
-                                 bool accumulate) {
-  constexpr int MR = 6;
+PROJ_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  constexpr int MR = 6, NR = 16;
   __m256 acc[MR][2];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-  for (int64_t p = 0; p < kc; p++, a += MR, b += b_step) {
+  for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
@@ -110,13 +112,13 @@ PROJ_TARGET_AVX2 void epilogue_avx2(float* c, int64_t ldc, int rows, int cols, c
 
 // ---- AVX-512 ------------------------------------------------------------------------------------------------
 
-PROJ_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, int64_t b_step, float* c, int64_t ldc,
+PROJ_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                      bool accumulate) {
-  constexpr int MR = 14;
+  constexpr int MR = 14, NR = 32;
   __m512 acc[MR][2];
 #pragma GCC unroll 14
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < kc; p++, a += MR, b += b_step) {
+  for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
     const __m512 b0 = _mm512_loadu_ps(b);
     const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 14
@@ -183,30 +185,37 @@ void pack_a(const Gemm& g, const float* a, int i0, int mc, int p0, int kc, int m
   }
 }
 
-// Panel `panel` (NR columns from j0 + panel·NR) of op(B)[p0 : p0 + kc, j0 : j0 + nc], k-major, zero-padded.
-void pack_b_panel(const Gemm& g, const float* b, int j0, int nc, int p0, int kc, int nr, int panel, float* out) {
+// Panel `panel` (NR columns from j0 + panel·NR) of op(B)[p0 : p0 + kc, j0 : j0 + nc] for B stored [N, K]
+// (transposed: each column of op(B) is a contiguous run of B), k-major, zero-padded.
+void pack_bt_panel(const Gemm& g, const float* b, int j0, int nc, int p0, int kc, int nr, int panel, float* out) {
   const int jp = panel * nr;
   const int cols = std::min(nr, nc - jp);
   float* dst = out + static_cast<int64_t>(jp) * kc;
-  if (g.trans_b) {  // element (p, j) at b[j·ldb + p]
-    for (int j = 0; j < cols; j++) {
-      const float* src = b + static_cast<int64_t>(j0 + jp + j) * g.ldb + p0;
-      for (int p = 0; p < kc; p++) dst[static_cast<int64_t>(p) * nr + j] = src[p];
+  for (int j = 0; j < cols; j++) {  // element (p, j) at b[j·ldb + p]
+    const float* src = b + static_cast<int64_t>(j0 + jp + j) * g.ldb + p0;
+    for (int p = 0; p < kc; p++) dst[static_cast<int64_t>(p) * nr + j] = src[p];
+  }
+  for (int j = cols; j < nr; j++) {
+    for (int p = 0; p < kc; p++) dst[static_cast<int64_t>(p) * nr + j] = 0;
+  }
+}
+
+// Rows [q_begin, q_end) of op(B)[p0 : p0 + kc, j0 : j0 + nc] for B stored [K, N] (not transposed), into every
+// panel at once: each row is read front to back (a stream the prefetchers follow). The last panel is zero-padded.
+void pack_b_rows(const Gemm& g, const float* b, int j0, int nc, int p0, int kc, int nr, int q_begin, int q_end,
+                 float* out) {
+  const int full = nc / nr;
+  const int rest = nc - full * nr;
+  const int64_t panel_floats = static_cast<int64_t>(nr) * kc;
+  for (int q = q_begin; q < q_end; q++) {
+    const float* src = b + static_cast<int64_t>(p0 + q) * g.ldb + j0;
+    float* dst = out + static_cast<int64_t>(q) * nr;
+    for (int panel = 0; panel < full; panel++, src += nr, dst += panel_floats) {
+      for (int j = 0; j < nr; j++) dst[j] = src[j];  // a short fixed run: no memcpy call
     }
-    for (int j = cols; j < nr; j++) {
-      for (int p = 0; p < kc; p++) dst[static_cast<int64_t>(p) * nr + j] = 0;
-    }
-  } else if (cols == nr) {  // element (p, j) at b[p·ldb + j]: a contiguous run of NR for each p
-    const float* src = b + static_cast<int64_t>(p0) * g.ldb + j0 + jp;
-    for (int p = 0; p < kc; p++, src += g.ldb, dst += nr) {
-      for (int j = 0; j < nr; j++) dst[j] = src[j];  // a short fixed run: no memcpy call per row
-    }
-  } else {
-    for (int p = 0; p < kc; p++) {
-      const float* src = b + static_cast<int64_t>(p0 + p) * g.ldb + j0 + jp;
-      float* d = dst + static_cast<int64_t>(p) * nr;
-      for (int j = 0; j < cols; j++) d[j] = src[j];
-      for (int j = cols; j < nr; j++) d[j] = 0;
+    if (rest > 0) {
+      for (int j = 0; j < rest; j++) dst[j] = src[j];
+      for (int j = rest; j < nr; j++) dst[j] = 0;
     }
   }
 }
@@ -225,10 +234,8 @@ void empty_product(const Gemm& g, const Variant& v) {
 }
 
 // The tiles of MC-row block `ib` over NR panels [panel_begin, panel_end) of the packed B slice.
-// direct_b: full panels of B are read in place (B not transposed; see gemm_one), only a partial last panel is packed.
-void compute_block(const Gemm& g, const Variant& v, const float* a, const float* b, bool direct_b,
-                   const float* packed_b, int ib, int panel_begin, int panel_end, int jc, int nc, int pc, int kc,
-                   float* packed_a) {
+void compute_block(const Gemm& g, const Variant& v, const float* a, const float* packed_b, int ib, int panel_begin,
+                   int panel_end, int jc, int nc, int pc, int kc, float* packed_a) {
   const int mr = v.mr, nr = v.nr;
   const int mc_max = kMcPanels * mr;
   const int i0 = ib * mc_max;
@@ -242,17 +249,15 @@ void compute_block(const Gemm& g, const Variant& v, const float* a, const float*
   for (int panel = panel_begin; panel < panel_end; panel++) {
     const int j = jc + panel * nr;
     const int cols = std::min(nr, jc + nc - j);
-    const bool in_place = direct_b && cols == nr;
-    const float* bp = in_place ? b + static_cast<int64_t>(pc) * g.ldb + j : packed_b + static_cast<int64_t>(panel) * nr * kc;
-    const int64_t b_step = in_place ? g.ldb : nr;
+    const float* bp = packed_b + static_cast<int64_t>(panel) * nr * kc;
     for (int ip = 0; ip < mc; ip += mr) {
       const int rows = std::min(mr, mc - ip);
       float* c = g.c + static_cast<int64_t>(i0 + ip) * g.ldc + j;
       const float* ap = packed_a + static_cast<int64_t>(ip) * kc;
       if (rows == mr && cols == nr) {
-        v.kernel(kc, ap, bp, b_step, c, g.ldc, accumulate);
+        v.kernel(kc, ap, bp, c, g.ldc, accumulate);
       } else {
-        v.kernel(kc, ap, bp, b_step, tile, nr, false);
+        v.kernel(kc, ap, bp, tile, nr, false);
         for (int r = 0; r < rows; r++) {
           float* dst = c + static_cast<int64_t>(r) * g.ldc;
           const float* src = tile + r * nr;
@@ -286,9 +291,6 @@ void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool para
     for (int t = 0; t < threads; t++) pool.scratch(t, a_floats);  // allocate before the parallel region
   }
   const int m_blocks = ceil_div(p.m, mc_max);
-  // With at most two row blocks, packing B (K·N floats written and read again) costs about as much as the product
-  // itself (2·M flops per element of B): read its full panels in place instead.
-  const bool direct_b = !p.trans_b && m_blocks <= 2;
   for (int jc = 0; jc < p.n; jc += nc_max) {
     const int nc = std::min(nc_max, p.n - jc);
     const int panels = ceil_div(nc, nr);
@@ -297,20 +299,23 @@ void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool para
     const int chunks = threads == 1 ? 1 : std::min(panels, ceil_div(4 * threads, m_blocks));
     for (int pc = 0; pc < p.k; pc += kc_max) {
       const int kc = std::min(kc_max, p.k - pc);
-      // In place, only a partial last panel is packed.
-      const int first_packed = direct_b ? (nc % nr == 0 ? panels : panels - 1) : 0;
-      auto pack = [&](int i, int) { pack_b_panel(p, b, jc, nc, pc, kc, nr, first_packed + i, packed_b); };
+      // Packing tasks: panels of a transposed B, or runs of kPackRows rows of a B stored [K, N].
+      const int pack_tasks = p.trans_b ? panels : ceil_div(kc, kPackRows);
+      auto pack = [&](int i, int) {
+        if (p.trans_b) return pack_bt_panel(p, b, jc, nc, pc, kc, nr, i, packed_b);
+        pack_b_rows(p, b, jc, nc, pc, kc, nr, i * kPackRows, std::min(kc, (i + 1) * kPackRows), packed_b);
+      };
       auto compute = [&](int task, int t) {
         const int ib = task / chunks, chunk = task % chunks;
         const int begin = panels * chunk / chunks, end = panels * (chunk + 1) / chunks;
         float* packed_a = parallel ? pool.scratch(t, a_floats) : pool.scratch(thread, a_floats + b_floats);
-        compute_block(p, v, a, b, direct_b, packed_b, ib, begin, end, jc, nc, pc, kc, packed_a);
+        compute_block(p, v, a, packed_b, ib, begin, end, jc, nc, pc, kc, packed_a);
       };
       if (parallel) {
-        pool.run(panels - first_packed, pack);
+        pool.run(pack_tasks, pack);
         pool.run(m_blocks * chunks, compute);
       } else {
-        for (int i = 0; i < panels - first_packed; i++) pack(i, thread);
+        for (int i = 0; i < pack_tasks; i++) pack(i, thread);
         for (int task = 0; task < m_blocks; task++) compute(task, thread);
       }
     }
