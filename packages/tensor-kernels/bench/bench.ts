@@ -1,5 +1,6 @@
 /**
  * npm run bench -w @proj/tensor-kernels [-- --backends native,wasm,webgpu,cpu --runs 7 --quick --sections gemm,ops]
+ *                                        [-- --only vit,text --batches 1,8]
  *
  * Section `gemm` (when the native addon is built): fp32 GEMM GFLOP/s at n = 256, 512, 1024 for every transpose
  * variant, `tf.matMul` on the `native` backend with 1 and 2 threads and on `wasm` (with our register entry's
@@ -12,6 +13,16 @@
  * 16×16 tokens, a linear head — on `native` and on `wasm`, interleaved; ms per step and the speed-up. (The unCLIP
  * small preset itself lives in @proj/unclip, which this package cannot import.)
  *
+ * Section `models` (rows `vit`, `text`): random-weight CLIP ViT-B/32 image and text encoders built from our ops
+ * (bench/encoders.ts), images/s and texts/s at batch 1 and 8 (`--batches`) on native 1 thread, native 2 threads and
+ * wasm, interleaved, beside onnxruntime-node's figures from /work/shared/peers.md (another machine: compare ratios).
+ *
+ * Section `grads` (rows `attention-grad`, `linear-grad`, native only): the gradient through the fused native
+ * kernels (ProjAttentionGrad, ProjActivationGrad) against the same gradient with those kernels unregistered (the
+ * tfjs composition the native backend ran before), interleaved, at 1 and 2 threads.
+ *
+ * `--only vit,text,…` runs just those rows (and no other section).
+ *
  * Section `ops`:
  * per op, backend and shape: median time of the fused op and of the plain tfjs composition measured in the same
  * run, achieved GB/s (memory-bound ops) or GFLOP/s (matmul-like ops), and the ratio composition/fused (> 1 means
@@ -23,13 +34,17 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { registerWasmGapKernels } from "../src/register.js";
 import * as kernels from "../src/index.js";
-import { initBackends, randomTensor, relativeError } from "../src/testing/backends.js";
+import { initBackends, randomTensor, relativeError, relativeErrorOf } from "../src/testing/backends.js";
 import { measureFmaPeak, nativeAvailable, nativeIsa, nativeThreads, nativeUnavailableReason, setNativeThreads } from "../src/native/index.js";
+import { AttentionGrad, MaskedAttentionGrad } from "../src/ops/attention-grad.js";
+import { ActivationGrad } from "../src/ops/linear-grad.js";
+import { makeEncoder } from "./encoders.js";
 
 const { values } = parseArgs({
   options: {
-    backends: { type: "string", default: "native,wasm,webgpu" },
-    sections: { type: "string", default: "gemm,train,ops" },
+    /** Default: native,wasm,webgpu (native,wasm with --only). */
+    backends: { type: "string" },
+    sections: { type: "string", default: "gemm,train,models,grads,ops" },
     "gemm-sizes": { type: "string", default: "256,512,1024" },
     runs: { type: "string", default: "7" },
     quick: { type: "boolean", default: false },
@@ -37,8 +52,16 @@ const { values } = parseArgs({
     profile: { type: "boolean", default: false },
     /** Calls per timing sample on webgpu (one readback per sample). */
     reps: { type: "string", default: "20" },
+    /** Rows of the models and grads sections to run alone: vit, text, attention-grad, linear-grad. */
+    only: { type: "string" },
+    /** Batch sizes of the models section. */
+    batches: { type: "string", default: "1,8" },
   },
 });
+const ROWS: Record<string, string> = { vit: "models", text: "models", "attention-grad": "grads", "linear-grad": "grads" };
+const only = values.only?.split(",");
+for (const row of only ?? []) if (ROWS[row] === undefined) throw new Error(`--only: unknown row ${row} (one of ${Object.keys(ROWS).join(", ")})`);
+const wantRow = (row: string) => only === undefined || only.includes(row);
 const runs = Number(values.runs);
 const quick = values.quick;
 
@@ -155,8 +178,8 @@ async function timePair(a: () => tf.Tensor, b: () => tf.Tensor, n: number, reps:
   return [median(times[0]), median(times[1])];
 }
 
-const sections = values.sections!.split(",");
-const wanted = await initBackends(values.backends!.split(","));
+const sections = only !== undefined ? [...new Set(only.map((row) => ROWS[row]!))] : values.sections!.split(",");
+const wanted = await initBackends((values.backends ?? (only !== undefined ? "native,wasm" : "native,wasm,webgpu")).split(","));
 registerWasmGapKernels(); // wasm is loaded now: its transposed-matmul and conv-gradient replacements (as setupBackend does)
 
 /**
@@ -305,8 +328,176 @@ async function trainSection(): Promise<void> {
   console.log(`\ntraining: median of ${n} interleaved steps after 1 warm-up; native with ${nativeThreads()} threads.\n`);
 }
 
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+/**
+ * onnxruntime-node 1.30 (CPU EP, graph optimisation all) on CLIP ViT-B/32 with random weights, from
+ * /work/shared/peers.md (measured 2026-11-25 on 2-vCPU AMD Zen 5 VMs WITH AVX-512, median of ≥ 5 runs): per sample/s.
+ */
+const ONNXRUNTIME_PEERS = {
+  vit: { 1: { 1: 18.7, 8: 26.1 }, 2: { 1: 30.0, 8: 46.1 } },
+  text: { 1: { 8: 38.3 }, 2: { 8: 61.2 } },
+} as const;
+
+/** images/s and texts/s of the random-weight encoders: native 1T, native 2T, wasm, interleaved per sample. */
+async function modelsSection(): Promise<void> {
+  const configs = [
+    ...(wanted.includes("native") && nativeAvailable ? [{ label: "native 1T", backend: "native", threads: 1 }, { label: "native 2T", backend: "native", threads: 2 }] : []),
+    ...(wanted.includes("wasm") ? [{ label: "wasm", backend: "wasm", threads: 0 }] : []),
+  ];
+  const batches = values.batches!.split(",").map(Number);
+  const n = quick ? Math.min(runs, 3) : runs;
+  const defaultThreads = nativeAvailable ? nativeThreads() : 1;
+  const table: string[][] = [["encoder", "batch", ...configs.map((c) => c.label), "native 2T / wasm", "onnxruntime 1T / 2T (peers.md)", "native 1T GFLOP/s"]];
+  for (const kind of ["vit", "text"] as const) {
+    if (!wantRow(kind)) continue;
+    const encoders = new Map<string, ReturnType<typeof makeEncoder>>();
+    for (const backend of new Set(configs.map((c) => c.backend))) {
+      await tf.setBackend(backend);
+      encoders.set(backend, makeEncoder(kind === "vit" ? "image" : "text"));
+    }
+    for (const batch of batches) {
+      const inputs = new Map<string, tf.Tensor>();
+      for (const backend of encoders.keys()) {
+        await tf.setBackend(backend);
+        inputs.set(backend, encoders.get(backend)!.input(batch));
+      }
+      // Check first: every backend's features against the first one's (same weights and inputs).
+      const outputs: Float32Array[] = [];
+      for (const backend of encoders.keys()) {
+        await tf.setBackend(backend);
+        const y = encoders.get(backend)!.forward(inputs.get(backend)!);
+        outputs.push((await y.data()) as Float32Array);
+        y.dispose();
+      }
+      for (const out of outputs.slice(1)) {
+        const error = relativeErrorOf(out, outputs[0]!);
+        if (!(error <= 1e-3)) throw new Error(`${kind} batch ${batch}: backends disagree (relative error ${error})`);
+      }
+      const samples: number[][] = configs.map(() => []);
+      for (let i = 0; i < n + 2; i++) {
+        for (const [j, c] of configs.entries()) {
+          await tf.setBackend(c.backend);
+          if (c.threads > 0) setNativeThreads(c.threads);
+          const t0 = performance.now();
+          const y = encoders.get(c.backend)!.forward(inputs.get(c.backend)!);
+          y.dataSync();
+          const dt = performance.now() - t0;
+          y.dispose();
+          if (i >= 2) samples[j]!.push(dt);
+        }
+      }
+      tf.dispose([...inputs.values()]);
+      const perSecond = samples.map((xs) => (1000 * batch) / median(xs));
+      const at = (label: string) => perSecond[configs.findIndex((c) => c.label === label)];
+      const two = at("native 2T"), wasm = at("wasm"), one = at("native 1T");
+      const peers = ONNXRUNTIME_PEERS[kind];
+      const peer = (threads: 1 | 2) => (peers[threads] as Record<number, number>)[batch];
+      const flops = encoders.values().next().value!.flopsPerSample;
+      table.push([
+        kind === "vit" ? "ViT-B/32 image encoder (images/s)" : "text encoder, 77 tokens causal (texts/s)",
+        String(batch),
+        ...perSecond.map((r) => r.toFixed(2)),
+        two !== undefined && wasm !== undefined ? `${(two / wasm).toFixed(2)}×` : "—",
+        peer(1) !== undefined ? `${peer(1)} / ${peer(2)}` : "—",
+        one !== undefined ? ((one * flops) / 1e9).toFixed(1) : "—",
+      ]);
+      console.error(`  ${kind} batch ${batch}: ${perSecond.map((r) => r.toFixed(2)).join(" / ")} per s`);
+    }
+    for (const e of encoders.values()) e.dispose();
+  }
+  if (nativeAvailable) setNativeThreads(defaultThreads);
+  printTable(table);
+  console.log(`
+models: CLIP ViT-B/32-shaped encoders with random weights from our ops (bench/encoders.ts), samples/s = batch / median ms of ${n} interleaved runs after 2 warm-ups, read-back included; outputs of all backends checked to agree (≤ 1e-3) first. onnxruntime-node figures: /work/shared/peers.md (another 2-vCPU machine, with AVX-512; not measured here).\n`);
+}
+
+/** Gradient timings with the fused native gradient kernels and with them unregistered (the composition). */
+async function gradsSection(): Promise<void> {
+  if (!(nativeAvailable && wanted.includes("native"))) {
+    console.log(`grads section skipped: ${nativeUnavailableReason() ?? "native not among --backends"}`);
+    return;
+  }
+  await tf.setBackend("native");
+  const defaultThreads = nativeThreads();
+  const n = quick ? Math.min(runs, 3) : runs;
+  interface GradCase { row: string; label: string; kernels: string[]; make: () => { inputs: tf.Tensor[]; forward: () => tf.Tensor; grads: () => tf.Tensor[] } }
+  const gradCases: GradCase[] = [];
+  for (const [b, h, t, d, causal, label] of [[1, 12, 50, 64, false, "ViT-B/32 batch 1"], [8, 12, 50, 64, false, "ViT-B/32 batch 8"], [8, 8, 77, 64, true, "text batch 8, causal"], [2, 4, 256, 64, false, "unCLIP 16×16"]] as const) {
+    gradCases.push({
+      row: "attention-grad",
+      label: `attention ${label} [${b}, ${h}, ${t}, ${d}]`,
+      kernels: [AttentionGrad, MaskedAttentionGrad],
+      make: () => {
+        const [q, k, v, probe] = [71, 72, 73, 74].map((seed) => randomTensor([b, h, t, d], seed)) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const f = (qs: tf.Tensor, ks: tf.Tensor, vs: tf.Tensor) => tf.sum(tf.mul(kernels.attention(qs, ks, vs, { causal }), probe));
+        return { inputs: [q, k, v, probe], forward: () => f(q, k, v), grads: () => tf.grads(f)([q, k, v]) };
+      },
+    });
+  }
+  for (const [m, k, nOut, act, label] of [[50, 768, 3072, "quickGelu", "ViT-B/32 c_fc batch 1"], [8 * 50, 768, 3072, "quickGelu", "ViT-B/32 c_fc batch 8"], [2 * 1024, 128, 128, "silu", "unCLIP 32×32"]] as const) {
+    gradCases.push({
+      row: "linear-grad",
+      label: `linear+${act} ${label} [${m}, ${k}]×[${k}, ${nOut}]`,
+      kernels: [ActivationGrad],
+      make: () => {
+        const x = randomTensor([m, k], 81);
+        const w = randomTensor([k, nOut], 82, 0.05);
+        const bias = randomTensor([nOut], 83);
+        const probe = randomTensor([m, nOut], 84);
+        const f = (xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => tf.sum(tf.mul(kernels.linear(xs, ws, bs, { activation: act }), probe));
+        return { inputs: [x, w, bias, probe], forward: () => f(x, w, bias), grads: () => tf.grads(f)([x, w, bias]) };
+      },
+    });
+  }
+  const table: string[][] = [["case", "threads", "forward ms", "fwd+bwd fused ms", "fwd+bwd composed ms", "backward fused ms", "backward composed ms", "backward speed-up"]];
+  for (const c of gradCases) {
+    if (!wantRow(c.row)) continue;
+    const saved = c.kernels.map((name) => tf.getKernel(name, "native")).filter((k) => k != null);
+    if (saved.length === 0) {
+      console.log(`${c.label}: skipped (the built addon lacks the kernel: npm run build:native)`);
+      continue;
+    }
+    const setFused = (on: boolean) => {
+      for (const config of saved) {
+        const registered = tf.getKernel(config.kernelName, "native") != null;
+        if (on && !registered) tf.registerKernel(config);
+        if (!on && registered) tf.unregisterKernel(config.kernelName, "native");
+      }
+    };
+    const { inputs, forward, grads } = c.make();
+    for (const threads of [1, 2]) {
+      setNativeThreads(threads);
+      const runs3: [() => void, () => void, () => void] = [
+        () => tf.tidy(forward).dataSync(),
+        () => { setFused(true); tf.dispose(tf.tidy(() => { const g = grads(); g[0]!.dataSync(); return g; })); },
+        () => { setFused(false); tf.dispose(tf.tidy(() => { const g = grads(); g[0]!.dataSync(); return g; })); setFused(true); },
+      ];
+      const samples: number[][] = [[], [], []];
+      for (let i = 0; i < n + 2; i++) {
+        for (const [j, run] of runs3.entries()) {
+          const t0 = performance.now();
+          run();
+          if (i >= 2) samples[j]!.push(performance.now() - t0);
+        }
+      }
+      const [fwd, fused, composed] = samples.map(median) as [number, number, number];
+      const [bf, bc] = [fused - fwd, composed - fwd];
+      table.push([c.label, String(threads), fwd.toFixed(2), fused.toFixed(2), composed.toFixed(2), bf.toFixed(2), bc.toFixed(2), `${(bc / bf).toFixed(2)}×`]);
+      console.error(`  ${c.label} ${threads}T: fwd ${fwd.toFixed(2)} fused ${fused.toFixed(2)} composed ${composed.toFixed(2)} ms`);
+    }
+    setFused(true);
+    tf.dispose(inputs);
+  }
+  setNativeThreads(defaultThreads);
+  printTable(table);
+  console.log(`\ngrads: tf.grads of sum(op(…) ⊙ probe) on native, median of ${n} interleaved runs after 2 warm-ups; "composed" unregisters the fused gradient kernel (the tfjs ops of linear-grad.ts / attention-grad.ts, as before); backward = fwd+bwd − forward (the grads include a forward).\n`);
+}
+
 if (sections.includes("gemm") && wanted.includes("native") && wanted.includes("wasm")) await gemmSection();
 if (sections.includes("train") && wanted.includes("native") && wanted.includes("wasm")) await trainSection();
+if (sections.includes("models")) await modelsSection();
+if (sections.includes("grads")) await gradsSection();
 if (!sections.includes("ops")) process.exit(0);
 
 const adapterInfo = wanted.includes("webgpu")
