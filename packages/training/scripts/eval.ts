@@ -503,7 +503,8 @@ const modelTable = [
   "| --- | --- | ---: | ---: |",
   ...MODEL_NAMES.map((name) => {
     const file = files[name];
-    return file === undefined ? `| ${name} | ${modelPaths[name] ?? "none"} (missing) | — | — |` : `| ${name} | ${file.path} | ${(file.bytes.byteLength / 2 ** 20).toFixed(2)} MiB | ${file.trainedSteps} |`;
+    if (file === undefined) return `| ${name} | ${modelPaths[name] === undefined ? `left out (--${name} none)` : `${modelPaths[name]} (missing)`} | — | — |`;
+    return `| ${name} | ${file.path} | ${(file.bytes.byteLength / 2 ** 20).toFixed(2)} MiB | ${file.trainedSteps} |`;
   }),
 ].join("\n");
 const timeLine = [`held-out images ${heldOutSeconds.toFixed(0)} s`, ...PARTS.map((part) => `${part} ${timings[part] === undefined ? "—" : `${timings[part]!.toFixed(0)} s`}`)].join(" · ");

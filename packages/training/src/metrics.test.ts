@@ -84,6 +84,7 @@ describe("ranks, top-k and recall@k", () => {
     // 2 relevant of 4, top 2: miss = C(2,2)/C(4,2) = 1/6
     expect(chanceAtK(4, 2, 2)).toBeCloseTo(5 / 6, 9);
     expect(chanceAtK(4, 4, 1)).toBe(1);
+    expect(chanceAtK(4, 1, 5)).toBe(1); // k beyond the candidates: always a hit
   });
 });
 

@@ -151,6 +151,7 @@ export function topKAccuracy(scores: Matrix, truth: ArrayLike<number>, k: number
  */
 export function chanceAtK(candidates: number, relevant: number, k: number): number {
   if (relevant <= 0) return 0;
+  if (k >= candidates) return 1;
   let miss = 1;
   for (let i = 0; i < k; i++) miss *= Math.max(0, candidates - relevant - i) / (candidates - i);
   return 1 - miss;
