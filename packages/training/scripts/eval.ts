@@ -209,36 +209,28 @@ async function embedImageTensor(images: tf.Tensor4D): Promise<Matrix> {
 interface EmbeddedImages {
   embeddings: Matrix;
   labels: string[]; // canonical caption of each image's concept
-  styles: EmojiStyle[];
-  /** Pixels [N, R, R, 3] of the first `keepPixels` images. */
-  pixels: Float32Array;
 }
 
 /** The default-tone images of a split (optionally one style), in the seeded order, embedded by the CLIP. */
-async function embedSplit(split: SplitName, styles: readonly EmojiStyle[] | undefined, count: number, keepPixels: number, title: string): Promise<{ dataset: EmojiDataset; images: EmbeddedImages }> {
+async function embedSplit(split: SplitName, styles: readonly EmojiStyle[] | undefined, count: number, title: string): Promise<{ dataset: EmojiDataset; images: EmbeddedImages }> {
   const dataset = await createEmojiDataset({ split, styles, skinTones: false });
   const total = Math.min(count, dataset.examples.length);
   const bar = progress(title, total, "images");
   const parts: Float32Array[] = [];
   const labels: string[] = [];
-  const imageStyles: EmojiStyle[] = [];
-  const pixels = new Float32Array(Math.min(keepPixels, total) * R * R * 3);
   for await (const batch of dataset.batches({ batchSize: 64, seed, shuffle: true, augment: false, captions: "canonical", size: R })) {
     const n = Math.min(batch.shape[0], total - labels.length);
-    const perImage = R * R * 3;
-    if (labels.length * perImage < pixels.length) pixels.set(batch.images.subarray(0, Math.min(n * perImage, pixels.length - labels.length * perImage)), labels.length * perImage);
-    const images = tf.tensor4d(batch.images.subarray(0, n * perImage), [n, R, R, 3]);
+    const images = tf.tensor4d(batch.images.subarray(0, n * R * R * 3), [n, R, R, 3]);
     parts.push((await embedImageTensor(images)).data);
     images.dispose();
     for (let i = 0; i < n; i++) {
       labels.push(canonicalCaption(dataset.catalog.concepts[batch.conceptIds[i]!]!));
-      imageStyles.push(batch.styles[i]!);
     }
     bar.update(labels.length);
     if (labels.length >= total) break;
   }
   bar.stop();
-  return { dataset, images: { embeddings: concatRows(parts, labels.length, clip.config.embedDim), labels, styles: imageStyles, pixels } };
+  return { dataset, images: { embeddings: concatRows(parts, labels.length, clip.config.embedDim), labels } };
 }
 
 /**
@@ -345,7 +337,7 @@ const output = ((decoder = pipeline?.decoder.config, upsampler = pipeline?.upsam
 // first --retrieval, reconstruction the first --reconstruct.
 const needsHeldOut = !skipped.has("zero-shot") || !skipped.has("retrieval") || !skipped.has("reconstruction") || !skipped.has("r-precision");
 const heldOutStart = performance.now();
-const heldOut = needsHeldOut ? await embedSplit("unseen-concept", undefined, skipped.has("zero-shot") ? Math.max(retrievalSize, reconstructCount) : limit, reconstructCount, "held-out images") : undefined;
+const heldOut = needsHeldOut ? await embedSplit("unseen-concept", undefined, skipped.has("zero-shot") ? Math.max(retrievalSize, reconstructCount) : limit, "held-out images") : undefined;
 const heldOutSeconds = (performance.now() - heldOutStart) / 1000;
 const heldOutLabels = heldOut === undefined ? undefined : splitLabels(heldOut.dataset);
 
@@ -359,7 +351,7 @@ else {
     const labels = splitLabels(await createEmojiDataset({ split: "unseen-style", skinTones: false }));
     const trainingLabels = await labelEmbeddings(labels, "training labels");
     for (const style of ["apple", "facebook"] as const) {
-      const { images } = await embedSplit("unseen-style", [style], limit, 0, `${style} images`);
+      const { images } = await embedSplit("unseen-style", [style], limit, `${style} images`);
       zeroShotRows(`unseen style ${style[0]!.toUpperCase()}${style.slice(1)}`, images.embeddings, indexOfLabels(images.labels, labels.names), trainingLabels);
     }
     const heldOutEmbedded = await labelEmbeddings(heldOutLabels!, "held-out labels");
