@@ -61,11 +61,12 @@ PROJ_INLINE float fast_erf(float x) {
   return x < 0 ? -y : y;
 }
 
-// y[i] = act(y[i] + bias[i]) for i < n (bias may be null).
-template <int kAct>
-PROJ_INLINE void activate_row_t(float* __restrict y, const float* __restrict bias, int n, float alpha) {
+// y[i] = act(y[i] + bias[i]) for i < n, bias present or not as kBias says: a loop without control flow, so that it
+// vectorises (a `bias != nullptr ? bias[i] : 0` inside the loop is a conditional load, which keeps it scalar).
+template <int kAct, bool kBias>
+PROJ_INLINE void activate_span(float* __restrict y, const float* __restrict bias, int n, float alpha) {
   for (int i = 0; i < n; i++) {
-    float x = y[i] + (bias != nullptr ? bias[i] : 0.0f);
+    float x = kBias ? y[i] + bias[i] : y[i];
     if (kAct == kActRelu) x = x > 0 ? x : 0;
     if (kAct == kActRelu6) x = x > 0 ? (x < 6 ? x : 6) : 0;
     if (kAct == kActLeakyRelu) x = x < 0 ? alpha * x : x;
@@ -75,6 +76,16 @@ PROJ_INLINE void activate_row_t(float* __restrict y, const float* __restrict bia
     if (kAct == kActQuickGelu) x = x * fast_sigmoid(1.702f * x);
     if (kAct == kActSilu) x = x * fast_sigmoid(x);
     y[i] = x;
+  }
+}
+
+// y[i] = act(y[i] + bias[i]) for i < n (bias may be null).
+template <int kAct>
+PROJ_INLINE void activate_row_t(float* y, const float* bias, int n, float alpha) {
+  if (bias != nullptr) {
+    activate_span<kAct, true>(y, bias, n, alpha);
+  } else {
+    activate_span<kAct, false>(y, bias, n, alpha);
   }
 }
 
