@@ -1,21 +1,31 @@
 import { cpSync, createReadStream, existsSync, statSync } from "node:fs";
 import type { ServerResponse } from "node:http";
-import { dirname, join, resolve } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineConfig, type Plugin, type UserConfig } from "vite";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-/** The repository's trained default models (`npm run train:*` writes them): served at /models/ and copied into dist. */
-const MODELS_DIR = resolve(HERE, "../../models");
-const MODEL_FILES = ["clip.safetensors", "decoder.safetensors", "upsampler.safetensors", "prior.safetensors"];
+/**
+ * The embedded default models, inside the installed @proj/clip and @proj/unclip packages (`npm run train:*` writes
+ * them there): served at /models/ and copied into dist/models/.
+ */
+const require = createRequire(import.meta.url);
+const packageDir = (name: string): string => dirname(require.resolve(`${name}/package.json`));
+const MODEL_PATHS: Record<string, string> = {
+  "clip.safetensors": join(packageDir("@proj/clip"), "models/clip.safetensors"),
+  "prior.safetensors": join(packageDir("@proj/unclip"), "models/prior.safetensors"),
+  "decoder.safetensors": join(packageDir("@proj/unclip"), "models/decoder.safetensors"),
+  "upsampler.safetensors": join(packageDir("@proj/unclip"), "models/upsampler.safetensors"),
+};
 
-/** Serves ../../models/*.safetensors at /models/ in `vite dev` and `vite preview`, and copies them into dist/models/. */
+/** Serves the packages' models/*.safetensors at /models/ in `vite dev` and `vite preview`, and copies them into dist/models/. */
 function repositoryModels(): Plugin {
   const serve = (middlewares: { use: (path: string, fn: (req: { url?: string }, res: ServerResponse, next: () => void) => void) => void }): void => {
     middlewares.use("/models", (req, res, next) => {
       const name = (req.url ?? "").replace(/^\//, "").split("?")[0]!;
-      const path = join(MODELS_DIR, name);
-      if (!MODEL_FILES.includes(name) || !existsSync(path)) return next();
+      const path = MODEL_PATHS[name];
+      if (path === undefined || !existsSync(path)) return next();
       res.setHeader("Content-Type", "application/octet-stream");
       res.setHeader("Content-Length", String(statSync(path).size));
       createReadStream(path).pipe(res);
@@ -26,8 +36,7 @@ function repositoryModels(): Plugin {
     configureServer: (server) => serve(server.middlewares),
     configurePreviewServer: (server) => serve(server.middlewares),
     writeBundle(options) {
-      const present = MODEL_FILES.filter((name) => existsSync(join(MODELS_DIR, name)));
-      for (const name of present) cpSync(join(MODELS_DIR, name), join(options.dir ?? "dist", "models", name));
+      for (const [name, path] of Object.entries(MODEL_PATHS)) if (existsSync(path)) cpSync(path, join(options.dir ?? "dist", "models", name));
     },
   };
 }

@@ -4,26 +4,24 @@
  *
  *   npx tsx examples/node/src/main.ts --images ./photos --labels "cat,dog,red apple" --out ./out
  *
- * Models (safetensors files; defaults: the repository's models/*.safetensors, made by `npm run train:*`):
- *   --clip       CLIP checkpoint (required)          --decoder    unCLIP decoder (required)
- *   --upsampler  2× upsampler (optional)             --prior      diffusion prior (optional: adds one text-to-image)
+ * Models: the embedded defaults of @proj/clip and @proj/unclip unless told otherwise:
+ *   --models     a folder with clip, prior, decoder and upsampler .safetensors
+ *   --clip, --decoder, --upsampler, --prior    one model file each (the others stay the defaults)
  * Other flags: --count (variations per image, default 2), --steps (denoising steps, default 25), --seed (default 0),
  * --backend (wasm by default; "auto" lets setupBackend pick: native addon, then wasm, then cpu).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, dirname, extname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { basename, extname, join } from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
 import "@proj/tensor-kernels/register";
 import { setupBackend } from "@proj/tensor-kernels";
-import { createZeroShotClassifier, loadClip } from "@proj/clip";
-import { DiffusionPrior, UNet, createPipeline, interpolate, textToImage, variations, type SampleProgress } from "@proj/unclip";
+import { createZeroShotClassifier } from "@proj/clip";
+import { interpolate, loadPipeline, textToImage, variations, type SampleProgress } from "@proj/unclip";
 import { SingleBar } from "cli-progress";
 import { encode } from "fast-png";
 
-const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../models");
 const IMAGE_EXTENSIONS = new Set([".png", ".jpg", ".jpeg"]);
 const UPSAMPLER_STEPS = 10;
 
@@ -33,6 +31,7 @@ const { values: flags } = parseArgs({
     images: { type: "string" },
     labels: { type: "string" },
     out: { type: "string", default: "out" },
+    models: { type: "string" },
     clip: { type: "string" },
     decoder: { type: "string" },
     upsampler: { type: "string" },
@@ -50,26 +49,12 @@ function fail(message: string): never {
 }
 
 if (flags.images === undefined || flags.labels === undefined) {
-  fail('usage: npx tsx examples/node/src/main.ts --images <folder> --labels "cat,dog,..." [--out out] [--clip …] [--decoder …] [--upsampler …] [--prior …]');
+  fail('usage: npx tsx examples/node/src/main.ts --images <folder> --labels "cat,dog,..." [--out out] [--models <folder>] [--clip …] [--decoder …] [--upsampler …] [--prior …]');
 }
 const labels = flags.labels.split(",").map((label) => label.trim()).filter((label) => label !== "");
 const count = Number(flags.count);
 const numInferenceSteps = Number(flags.steps);
 const seed = Number(flags.seed);
-
-/**
- * A model file: the flag's, else models/<kind>.safetensors. A missing file stops the script with how to make it,
- * except an optional model that was not asked for by flag: then the script goes on without it.
- */
-function modelPath(kind: "clip" | "decoder" | "upsampler" | "prior", required: boolean): string | undefined {
-  const path = resolve(flags[kind] ?? join(MODELS_DIR, `${kind}.safetensors`));
-  if (existsSync(path)) return path;
-  const how = `train it with \`npm run train:${kind}\` (writes models/${kind}.safetensors) or pass --${kind} <file>`;
-  if (required || flags[kind] !== undefined) fail(`missing ${kind} model: ${path} does not exist; ${how}`);
-  console.error(`note: no ${kind} model at ${path}, going on without it (${how})`);
-  return undefined;
-}
-const paths = { clip: modelPath("clip", true)!, decoder: modelPath("decoder", true)!, upsampler: modelPath("upsampler", false), prior: modelPath("prior", false) };
 
 const images = readdirSync(flags.images)
   .filter((name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase()))
@@ -82,12 +67,8 @@ async function main(): Promise<void> {
   // 2. Choose the backend and load the models.
   const backend = await setupBackend(flags.backend === "auto" ? undefined : (flags.backend as "wasm"));
   console.log(`backend: ${backend}`);
-  const readBytes = (path: string): Uint8Array => new Uint8Array(readFileSync(path));
-  const clip = await loadClip(paths.clip);
-  const decoder = UNet.fromSafetensors(readBytes(paths.decoder));
-  const upsampler = paths.upsampler === undefined ? undefined : UNet.fromSafetensors(readBytes(paths.upsampler));
-  const prior = paths.prior === undefined ? undefined : DiffusionPrior.fromSafetensors(readBytes(paths.prior));
-  const pipeline = createPipeline({ clip, decoder, upsampler, prior });
+  const pipeline = await loadPipeline(flags.models ?? { clip: flags.clip, decoder: flags.decoder, upsampler: flags.upsampler, prior: flags.prior });
+  const { clipModel: clip, upsampler, prior } = pipeline;
 
   // 3. Zero-shot classification: one sorted list of labels per image.
   const classifier = await createZeroShotClassifier(clip, labels);
@@ -160,10 +141,7 @@ async function main(): Promise<void> {
   console.log(`wrote ${written.length} PNG files:\n${written.map((path) => `  ${path}`).join("\n")}`);
 
   // 5. Release the models' weights.
-  clip.dispose();
-  decoder.dispose();
-  upsampler?.dispose();
-  prior?.dispose();
+  pipeline.dispose();
 }
 
 // Errors end the script with their message (not an unhandled rejection, which tfjs-backend-wasm rethrows noisily).

@@ -180,6 +180,28 @@ describe("sampling and the pipeline (tiny random models; plumbing, seeds, memory
     tf.dispose([a, b]);
   });
 
+  it("interpolate with an upsampler: frames of equal weight are equal wherever they sit (upsampler noise shared too)", async () => {
+    const withUpsampler = createPipeline({ clip: fakeClip(32), decoder, upsampler }); // (fakeClip holds one tensor)
+    const before = tf.memory().numTensors;
+    const red = solid(220, 30, 30);
+    const blue = solid(20, 40, 230);
+    const options = { numInferenceSteps: 2, upsamplerSteps: 2, batchSize: 2 };
+    const frames = await interpolate(withUpsampler, red, blue, { weights: [0.3, 0.3, 0.3], ...options });
+    expect(frames.shape).toEqual([3, 32, 32, 3]);
+    const all = Float32Array.from(await frames.data());
+    const rows = [0, 1, 2].map((i) => all.subarray(i * 32 * 32 * 3, (i + 1) * 32 * 32 * 3));
+    const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+    expect(maxDifference(rows[0]!, rows[1]!)).toBeLessThan(1e-5); // same batch
+    expect(maxDifference(rows[0]!, rows[2]!)).toBeLessThan(1e-5); // next batch
+    const other = await interpolate(withUpsampler, red, blue, { weights: [0.3], ...options, seed: 1 });
+    expect(maxDifference(rows[0]!, Float32Array.from(await other.data()))).toBeGreaterThan(1e-3); // another seed: other noise
+    tf.dispose([frames, other]);
+    expect(tf.memory().numTensors).toBe(before);
+    const wrongNoise = tf.zeros<tf.Rank.R4>([1, 32, 32, 3]);
+    await expect(sample(decoder, { imageEmbeddings: embeddings, upsampler, upsamplerNoise: wrongNoise })).rejects.toThrow(/upsamplerNoise has shape \[1, 32, 32, 3\], expected \[2, 32, 32, 3\]/);
+    wrongNoise.dispose();
+  });
+
   it("variations, interpolate, animate, mix, textToImage: shapes, shared noise, no tensors left", async () => {
     const before = tf.memory().numTensors;
     const red = solid(220, 30, 30);

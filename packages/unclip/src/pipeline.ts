@@ -146,14 +146,20 @@ export function slerp<T extends tf.Tensor1D | tf.Tensor2D>(a: T, b: T, t: number
 // ---------------------------------------------------------------------------------------------------------------------
 // Decoding many embeddings
 
-/** Decodes [N, E] embeddings in batches, all from `noise` [1, H, W, C] when given (shared noise), else per-row noise. */
+/**
+ * Decodes [N, E] embeddings in batches: with `sharedNoise` every row starts from the same decoder noise and the same
+ * upsampler noise (frames of a blend or an animation differ only by their embedding), else each row has its own.
+ */
 async function decodeAll(pipeline: Pipeline, embeddings: tf.Tensor2D, options: DecodeOptions, sharedNoise: boolean, what: string): Promise<tf.Tensor4D> {
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${what}: batchSize must be a positive integer, got ${batchSize}`);
   const c = pipeline.decoder.config;
   const n = embeddings.shape[0];
   const seed = options.seed ?? 0;
-  const noise = sharedNoise ? new RandomGenerator(seed).normal<tf.Rank.R4>([1, c.imageSize, c.imageSize, c.inChannels]) : undefined;
+  const generator = sharedNoise ? new RandomGenerator(seed) : undefined;
+  const noise = generator?.normal<tf.Rank.R4>([1, c.imageSize, c.imageSize, c.inChannels]);
+  const u = pipeline.upsampler?.config;
+  const upNoise = u === undefined ? undefined : generator?.normal<tf.Rank.R4>([1, u.imageSize, u.imageSize, u.inChannels]);
   const parts: tf.Tensor4D[] = [];
   try {
     for (let start = 0; start < n; start += batchSize) {
@@ -161,6 +167,7 @@ async function decodeAll(pipeline: Pipeline, embeddings: tf.Tensor2D, options: D
       const count = Math.min(batchSize, n - start);
       const chunk = tf.slice(embeddings, [start, 0], [count, -1]);
       const chunkNoise = noise === undefined ? undefined : tf.tile(noise, [count, 1, 1, 1]);
+      const chunkUpNoise = upNoise === undefined ? undefined : tf.tile(upNoise, [count, 1, 1, 1]);
       try {
         const images = await sample(pipeline.decoder, {
           ...options,
@@ -169,6 +176,7 @@ async function decodeAll(pipeline: Pipeline, embeddings: tf.Tensor2D, options: D
           seed: sharedNoise ? seed : seed + start, // per-row noise: each batch its own stream
           upsampler: pipeline.upsampler,
           upsamplerSteps: options.upsamplerSteps,
+          upsamplerNoise: chunkUpNoise,
         });
         parts.push(images);
         if (options.onImage !== undefined) {
@@ -184,11 +192,13 @@ async function decodeAll(pipeline: Pipeline, embeddings: tf.Tensor2D, options: D
       } finally {
         chunk.dispose();
         chunkNoise?.dispose();
+        chunkUpNoise?.dispose();
       }
     }
     return parts.length === 1 ? parts[0]! : tf.tidy(() => tf.concat(parts, 0));
   } finally {
     noise?.dispose();
+    upNoise?.dispose();
     if (parts.length > 1) tf.dispose(parts);
   }
 }

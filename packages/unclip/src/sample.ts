@@ -82,6 +82,8 @@ export interface SampleOptions extends CommonSampleOptions {
   /** A 2× upsampler to run on the decoder's output (no guidance; its own steps, default 10). */
   upsampler?: UNet;
   upsamplerSteps?: number;
+  /** The upsampler's initial noise [N, 2H, 2W, C] (default: drawn from `seed`); shared frames share it too. */
+  upsamplerNoise?: tf.Tensor4D;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -183,6 +185,15 @@ export async function sample(decoder: UNet, options: SampleOptions): Promise<tf.
   if (options.upsampler !== undefined && options.upsampler.config.lowResSize !== c.imageSize) {
     throw new RangeError(`${what}: the upsampler expects ${options.upsampler.config.lowResSize}×${options.upsampler.config.lowResSize} images, the decoder makes ${c.imageSize}×${c.imageSize}`);
   }
+  if (options.upsamplerNoise !== undefined) {
+    const u = options.upsampler?.config;
+    const expected = u === undefined ? undefined : [n, u.imageSize, u.imageSize, u.inChannels];
+    if (expected === undefined || !tf.util.arraysEqual(options.upsamplerNoise.shape, expected)) {
+      throw new RangeError(
+        `${what}: upsamplerNoise has shape [${options.upsamplerNoise.shape.join(", ")}], expected ${expected === undefined ? "no upsamplerNoise without an upsampler" : `[${expected.join(", ")}]`}`,
+      );
+    }
+  }
   throwIfAborted(options.signal, what);
 
   // 2. Encode: normalised embeddings; the guided batch is [cond; uncond].
@@ -216,7 +227,14 @@ export async function sample(decoder: UNet, options: SampleOptions): Promise<tf.
       return images;
     }
     try {
-      return await upsample(options.upsampler, low, { steps: options.upsamplerSteps ?? 10, eta, generator, signal: options.signal, onProgress: options.onProgress });
+      return await upsample(options.upsampler, low, {
+        steps: options.upsamplerSteps ?? 10,
+        noise: options.upsamplerNoise,
+        eta,
+        generator,
+        signal: options.signal,
+        onProgress: options.onProgress,
+      });
     } finally {
       low.dispose();
     }
@@ -230,7 +248,7 @@ export async function sample(decoder: UNet, options: SampleOptions): Promise<tf.
 async function upsample(
   upsampler: UNet,
   low: tf.Tensor4D,
-  options: { steps: number; eta: number; generator: RandomGenerator; signal: AbortSignal | undefined; onProgress: CommonSampleOptions["onProgress"] },
+  options: { steps: number; noise: tf.Tensor4D | undefined; eta: number; generator: RandomGenerator; signal: AbortSignal | undefined; onProgress: CommonSampleOptions["onProgress"] },
 ): Promise<tf.Tensor4D> {
   const u = upsampler.config;
   if (!Number.isInteger(options.steps) || options.steps < 1) throw new RangeError(`sample: upsamplerSteps must be a positive integer, got ${options.steps}`);
@@ -238,7 +256,7 @@ async function upsample(
   const high = await denoise<tf.Tensor4D>({
     stage: "upsampler",
     shape: [n, u.imageSize, u.imageSize, u.inChannels],
-    noise: undefined,
+    noise: options.noise,
     steps: options.steps,
     eta: options.eta,
     generator: options.generator,
