@@ -48,7 +48,7 @@ const { values } = parseArgs({
     "gemm-sizes": { type: "string", default: "256,512,1024" },
     runs: { type: "string", default: "7" },
     quick: { type: "boolean", default: false },
-    /** Print the kernels that dominate the native training step. */
+    /** Print the kernels that dominate the native training step (train) and batch 1 of each encoder (models). */
     profile: { type: "boolean", default: false },
     /** Calls per timing sample on webgpu (one readback per sample). */
     reps: { type: "string", default: "20" },
@@ -348,7 +348,7 @@ async function modelsSection(): Promise<void> {
   const batches = values.batches!.split(",").map(Number);
   const n = quick ? Math.min(runs, 3) : runs;
   const defaultThreads = nativeAvailable ? nativeThreads() : 1;
-  const table: string[][] = [["encoder", "batch", ...configs.map((c) => c.label), "native 2T / wasm", "onnxruntime 1T / 2T (peers.md)", "native 1T GFLOP/s"]];
+  const table: string[][] = [["encoder", "batch", ...configs.map((c) => c.label), "native 1T / wasm", "native 2T / wasm", "onnxruntime 1T / 2T (peers.md)", "native 1T GFLOP/s"]];
   for (const kind of ["vit", "text"] as const) {
     if (!wantRow(kind)) continue;
     const encoders = new Map<string, ReturnType<typeof makeEncoder>>();
@@ -398,11 +398,32 @@ async function modelsSection(): Promise<void> {
         kind === "vit" ? "ViT-B/32 image encoder (images/s)" : "text encoder, 77 tokens causal (texts/s)",
         String(batch),
         ...perSecond.map((r) => r.toFixed(2)),
-        two !== undefined && wasm !== undefined ? `${(two / wasm).toFixed(2)}×` : "—",
+        ...[one, two].map((r) => (r !== undefined && wasm !== undefined ? `${(r / wasm).toFixed(2)}×` : "—")),
         peer(1) !== undefined ? `${peer(1)} / ${peer(2)}` : "—",
         one !== undefined ? ((one * flops) / 1e9).toFixed(1) : "—",
       ]);
       console.error(`  ${kind} batch ${batch}: ${perSecond.map((r) => r.toFixed(2)).join(" / ")} per s`);
+    }
+    if (values.profile && encoders.has("native")) {
+      // Where batch 1 spends its time on native, 1 thread: tf.profile over 3 forwards, kernels by total time.
+      await tf.setBackend("native");
+      setNativeThreads(1);
+      const encoder = encoders.get("native")!;
+      const input = encoder.input(1);
+      const byKernel = new Map<string, number>();
+      let total = 0;
+      for (let i = 0; i < 3; i++) {
+        const info = await tf.profile(() => encoder.forward(input).dataSync());
+        for (const k of info.kernels) {
+          const key = `${k.name} [${k.inputShapes.map((s) => `[${s}]`).join(", ")}]`;
+          byKernel.set(key, (byKernel.get(key) ?? 0) + (k.kernelTimeMs as number) / 3);
+          total += (k.kernelTimeMs as number) / 3;
+        }
+      }
+      const top = [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 10);
+      console.log(`${kind} batch 1 on native 1T, kernel time ${total.toFixed(0)} ms per forward; top kernels:`);
+      for (const [key, ms] of top) console.log(`  ${ms.toFixed(2).padStart(7)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%  ${key}`);
+      input.dispose();
     }
     for (const e of encoders.values()) e.dispose();
   }
