@@ -362,7 +362,7 @@ function nodeOnlyReferences(path: string): string[] {
     ts.forEachChild(node, visit);
   };
   visit(source);
-  return found;
+  return [...new Set(found)];
 }
 
 describe("examples/web, built with `vite build` in the app against the installed tarballs", () => {
@@ -423,13 +423,14 @@ export default webConfig([recordModules]);
     for (const lib of LIBRARIES) {
       expect(bundle.ids.some((id) => id.startsWith(join(app, "node_modules", lib.name) + "/")), `${lib.name} bundled from the app's node_modules`).toBe(true);
     }
-    expect(bundle.ids.filter((id) => id.startsWith(REPO_ROOT + "/")), "modules bundled from the workspace").toEqual([]);
-    expect(bundle.ids.filter(isNodeBuiltin), "Node built-ins in the bundle").toEqual([]);
+    // Soft: each check reports what it finds even when another fails.
+    expect.soft(bundle.ids.filter((id) => id.startsWith(REPO_ROOT + "/")), "modules bundled from the workspace").toEqual([]);
+    expect.soft(bundle.ids.filter(isNodeBuiltin), "Node built-ins in the bundle").toEqual([]);
     const importers = bundle.stubImporters.map((id) => id.replace(/^.*\/node_modules\//, ""));
-    expect(importers.filter((id) => !(id in NODE_BRANCHES_ALLOWED)), "modules that reach Vite's stand-in for a Node built-in").toEqual([]);
+    expect.soft(importers.filter((id) => !(id in NODE_BRANCHES_ALLOWED)), "modules that reach Vite's stand-in for a Node built-in").toEqual([]);
     const scripts = (readdirSync(dist, { recursive: true }) as string[]).filter((file) => file.endsWith(".js"));
     expect(scripts.length).toBeGreaterThan(0);
-    expect(scripts.flatMap((file) => nodeOnlyReferences(join(dist, file)).map((found) => `dist/${file} ${found}`))).toEqual([]);
+    expect.soft(scripts.flatMap((file) => nodeOnlyReferences(join(dist, file)).map((found) => `dist/${file} ${found}`)), "Node-only references in the emitted JS").toEqual([]);
   });
 
   it("emits the worker as its own chunk, which the page loads", () => {
