@@ -126,7 +126,15 @@ export interface LoadClipOptions {
  * The embedded default model (models/clip.safetensors inside this package): a small ViT CLIP trained by
  * `npm run train:clip` on the emoji data (see models/MODEL_CARD.md). `loadClip()` with no source loads it.
  */
-export const DEFAULT_CLIP_URL: URL = new URL("../models/clip.safetensors", import.meta.url);
+export const DEFAULT_CLIP_URL: URL = new URL("../models/clip.safetensors", moduleUrl());
+
+/**
+ * This module's URL, through a call so that bundlers (Vite) do not copy the weights into an app's assets as they do
+ * for the literal `new URL("…", import.meta.url)` pattern: apps serve the model files themselves.
+ */
+function moduleUrl(): string {
+  return import.meta.url;
+}
 
 /** Tokens of CLIP's own BPE vocabulary (the default tokenizer). */
 const CLIP_VOCAB_SIZE = 49_408;

@@ -45,6 +45,7 @@ describe("@proj/clip public surface", () => {
         "ResidualAttentionBlock",
         "SafetensorsError",
         "TOKENIZER_METADATA_KEY",
+        "DEFAULT_CLIP_URL",
         "TextTransformer",
         "Transformer",
         "VIT_B_16",

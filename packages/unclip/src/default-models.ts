@@ -16,11 +16,14 @@ import { clipEmbedder, createPipeline, type Pipeline } from "./pipeline.js";
 import { UNet } from "./unet.js";
 
 /** Where the embedded default models are (inside the installed packages). */
+// (The module URL goes through a variable so that Vite does not copy the weights into an app's assets as it does
+// for the literal `new URL("…", import.meta.url)` pattern: web apps serve the files and pass their URLs.)
+const MODULE_URL = import.meta.url;
 export const DEFAULT_MODEL_URLS: Readonly<Record<PipelineModelName, URL>> = Object.freeze({
   clip: DEFAULT_CLIP_URL,
-  prior: new URL("../models/prior.safetensors", import.meta.url),
-  decoder: new URL("../models/decoder.safetensors", import.meta.url),
-  upsampler: new URL("../models/upsampler.safetensors", import.meta.url),
+  prior: new URL("../models/prior.safetensors", MODULE_URL),
+  decoder: new URL("../models/decoder.safetensors", MODULE_URL),
+  upsampler: new URL("../models/upsampler.safetensors", MODULE_URL),
 });
 
 export type PipelineModelName = "clip" | "prior" | "decoder" | "upsampler";

@@ -17,7 +17,8 @@ describe("@proj/unclip public surface", () => {
         "loadModuleWeights", "mix", "moduleToSafetensors", "noiseSchedule", "normalizeEmbeddings", "predictEpsilon",
         "predictOriginalSample", "priorConfigFromJson", "randomNormal", "gaussianKernel1d", "randomCrops", "replaceDropped", "upsampleNearest2x", "parameter", "sample", "samplePrior", "slerp", "spacedTimesteps",
         "textToImage", "timestepEmbedding", "trainDecoder", "trainPrior", "trainUpsampler", "trainingTarget", "unetConfigFromJson",
-        "validatePriorConfig", "validateUNetConfig", "variations", "velocity",
+        "validatePriorConfig", "validateUNetConfig", "variations", "velocity", "DEFAULT_MODEL_URLS", "loadPipeline",
+        "modelFromTrainingCheckpoint",
       ].sort(),
     );
   });

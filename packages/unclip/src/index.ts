@@ -34,6 +34,8 @@ export type { DecoderBatch, TrainDecoderOptions, TrainUpsamplerOptions, Upsample
 export { trainPrior } from "./train-prior.js";
 export type { PriorBatch, TrainPriorOptions } from "./train-prior.js";
 export { TRAINING_FORMAT } from "./trainer.js";
+export { modelFromTrainingCheckpoint } from "./training-checkpoint.js";
+export type { ModelFromTrainingCheckpointOptions } from "./training-checkpoint.js";
 export type { TrainOptions, TrainProgress, TrainResult } from "./trainer.js";
 
 // Models

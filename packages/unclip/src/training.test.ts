@@ -7,6 +7,7 @@ import { DiffusionPrior, TINY_PRIOR } from "./diffusion-prior.js";
 import { sample } from "./sample.js";
 import { trainDecoder, trainUpsampler, type DecoderBatch } from "./train-decoder.js";
 import { trainPrior, type PriorBatch } from "./train-prior.js";
+import { modelFromTrainingCheckpoint } from "./training-checkpoint.js";
 import { UNet } from "./unet.js";
 import { TINY_DECODER, TINY_UPSAMPLER } from "./unet-config.js";
 
@@ -127,6 +128,22 @@ describe("training (tiny models on wasm: learning, resume, abort, memory)", { ti
     const saved: Uint8Array[] = [];
     const straight = new UNet(TINY_DECODER, { seed: 3 });
     await trainDecoder(straight, decoderBatches(images, embeddings, 1), { ...options, checkpoint: { every: 4, save: (bytes) => void saved.push(bytes) } });
+    // The checkpoint's EMA model is what training leaves in the module (the EMA is copied in at the end); raw differs.
+    const fromEma = modelFromTrainingCheckpoint(saved[0]!);
+    const fromRaw = modelFromTrainingCheckpoint(saved[0]!, { weights: "raw" });
+    expect(fromEma).toBeInstanceOf(UNet);
+    const finalWeights = straight.namedParameters();
+    let rawDiffers = false;
+    for (const [key, emaWeight] of fromEma.namedParameters()) {
+      const expected = Array.from(await finalWeights.get(key)!.data());
+      expect(Array.from(await emaWeight.data()), key).toEqual(expected);
+      const raw = await fromRaw.namedParameters().get(key)!.data();
+      rawDiffers ||= raw.some((v, i) => v !== expected[i]);
+    }
+    expect(rawDiffers).toBe(true);
+    fromEma.dispose();
+    fromRaw.dispose();
+    expect(() => modelFromTrainingCheckpoint(straight.toSafetensors())).toThrow(/not a training checkpoint \(format "proj-unclip-unet"/);
     straight.dispose();
 
     const first = new UNet(TINY_DECODER, { seed: 3 });
