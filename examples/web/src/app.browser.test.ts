@@ -7,11 +7,11 @@
  * between seeds, checks that cancel stops the work, and saves screenshots in screenshots/.
  * PROJ_SKIP_BROWSER=1 skips the browser part, saying so; a missing Chromium is otherwise an error.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { builtinModules } from "node:module";
-import { dirname, extname, join, normalize, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
@@ -20,6 +20,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { build, type Plugin } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_MODELS_DIR, makeTestModels } from "../scripts/make-test-models.js";
+import { CHROMIUM_ARGS, serve } from "../scripts/static-server.js";
 import { webConfig } from "../vite.config.js";
 
 const CHROMIUM = process.env.PROJ_CHROMIUM ?? "/usr/bin/chromium";
@@ -59,30 +60,6 @@ const NODE_BRANCHES_ALLOWED: Record<string, string> = {
   "seedrandom/seedrandom.js": "tfjs-core's RNG: require('crypto') only under CommonJS",
 };
 
-const MIME: Record<string, string> = {
-  ".html": "text/html",
-  ".js": "text/javascript",
-  ".css": "text/css",
-  ".wasm": "application/wasm",
-  ".safetensors": "application/octet-stream",
-  ".png": "image/png",
-};
-
-/** dist/ on 127.0.0.1, nothing else. */
-function serve(dir: string): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = normalize(join(dir, decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)));
-    const file = path.endsWith("/") ? join(path, "index.html") : path;
-    if (!file.startsWith(dir) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { "Content-Type": MIME[extname(file)] ?? "application/octet-stream", "Content-Length": statSync(file).size });
-    res.end(readFileSync(file));
-  });
-  return new Promise((done) => server.listen(0, "127.0.0.1", () => done(server)));
-}
-
 beforeAll(async () => {
   await makeTestModels(TEST_MODELS_DIR);
   await build({ ...webConfig([recordModules]), configFile: false, logLevel: "warn" });
@@ -116,19 +93,7 @@ describe.skipIf(skip)("the web example in Chromium (WebGPU on SwiftShader)", () 
     server = await serve(DIST);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--enable-unsafe-webgpu",
-        "--use-webgpu-adapter=swiftshader",
-        "--enable-features=Vulkan",
-        "--use-vulkan=swiftshader",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-default-apps",
-        "--disable-sync",
-        "--metrics-recording-only",
-      ],
+      args: [...CHROMIUM_ARGS],
     });
     page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     page.on("pageerror", (error) => errors.push(error.message));
