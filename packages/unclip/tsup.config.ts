@@ -2,9 +2,10 @@ import { defineConfig } from "tsup";
 
 export default defineConfig({
   // The `proj-unclip` bin (package.json "bin") is built beside the library; only the library has type declarations.
-  entry: { index: "src/index.ts", cli: "src/cli.ts" },
+  // `@proj/unclip/testing` (tiny random models for apps' tests) is an entry of its own, with its declarations.
+  entry: { index: "src/index.ts", cli: "src/cli.ts", testing: "src/test-models.ts" },
   format: ["esm"],
-  dts: { entry: { index: "src/index.ts" } },
+  dts: { entry: { index: "src/index.ts", testing: "src/test-models.ts" } },
   sourcemap: true,
   clean: true,
   target: "es2022",

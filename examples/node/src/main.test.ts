@@ -1,7 +1,7 @@
 /**
  * Runs the example end to end as a user would (`node --import tsx src/main.ts …`) on two small images, with tiny
- * random-weight models written to a temporary folder: a ViT CLIP with embedding width 32 (TINY_DECODER's
- * clipEmbedDim), TINY_DECODER (16×16), TINY_UPSAMPLER (16 → 32) and TINY_PRIOR over that CLIP's text tokens. Random
+ * random-weight models written to a temporary folder by `writeTinyModels` (@proj/unclip/testing): a ViT CLIP with
+ * embedding width 32, TINY_DECODER (16×16), TINY_UPSAMPLER (16 → 32) and TINY_PRIOR over its text tokens. Random
  * weights make the pictures noise; what is checked is the plumbing: the printed classification, the PNG files and their
  * size.
  */
@@ -12,29 +12,11 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
-import { clipFromSafetensors, initClip, saveClip, type ClipConfig } from "@proj/clip";
-import { DiffusionPrior, TINY_DECODER, TINY_PRIOR, TINY_UPSAMPLER, UNet } from "@proj/unclip";
+import { writeTinyModels } from "@proj/unclip/testing";
 import { decode, encode } from "fast-png";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "main.ts");
-
-/** A tiny ViT CLIP: 32×32 images in 16 patches, one block per tower, CLIP's own 49,408-token vocabulary. */
-const TINY_CLIP: ClipConfig = {
-  embedDim: TINY_DECODER.clipEmbedDim,
-  imageResolution: 32,
-  visionLayers: 1,
-  visionWidth: 64, // one head: the ViT has width / 64 heads
-  visionPatchSize: 8,
-  contextLength: 77,
-  vocabSize: 49_408,
-  transformerWidth: 32,
-  transformerHeads: 2,
-  transformerLayers: 1,
-};
-
-/** TINY_PRIOR, reading the tiny CLIP's text token features (clipEmbedder passes them: [N, 77, transformerWidth]). */
-const PRIOR = { ...TINY_PRIOR, textTokenDim: TINY_CLIP.transformerWidth, maxTextTokens: TINY_CLIP.contextLength };
 
 let dir: string;
 let models: Record<"clip" | "decoder" | "upsampler" | "prior", string>;
@@ -67,18 +49,7 @@ beforeAll(async () => {
     upsampler: join(dir, "upsampler.safetensors"),
     prior: join(dir, "prior.safetensors"),
   };
-  const clip = clipFromSafetensors(initClip(TINY_CLIP, { seed: 1 }));
-  writeFileSync(models.clip, await saveClip(clip));
-  clip.dispose();
-  for (const [path, make] of [
-    [models.decoder, () => new UNet(TINY_DECODER)],
-    [models.upsampler, () => new UNet(TINY_UPSAMPLER)],
-    [models.prior, () => new DiffusionPrior(PRIOR)],
-  ] as const) {
-    const model = make();
-    writeFileSync(path, model.toSafetensors());
-    model.dispose();
-  }
+  await writeTinyModels(dir);
   mkdirSync(join(dir, "photos"));
   writeFileSync(join(dir, "photos", "red.png"), picture(24, [200, 30, 30]));
   writeFileSync(join(dir, "photos", "blue.png"), picture(40, [20, 40, 210]));

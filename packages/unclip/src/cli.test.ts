@@ -9,7 +9,7 @@ import { DEFAULT_TEMPLATES } from "@proj/clip";
 import { decode as decodePng, encode as encodePng } from "fast-png";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_MODEL_URLS } from "./default-models.js";
-import { writeTinyModels } from "./testing/tiny-models.js";
+import { writeTinyModels } from "./test-models.js";
 
 // The CLI is tested as users run it: the built bin (turbo builds before testing; by hand: `npx tsup` in packages/unclip),
 // on tiny random models (decoder 16×16, upsampler 16 → 32) with 2 denoising steps.
@@ -270,18 +270,12 @@ describe("proj-unclip", () => {
     expect(existsSync(file)).toBe(false);
   });
 
-  it("without --models uses the embedded defaults, and says clearly when they are missing", async () => {
-    const present = (["clip", "decoder"] as const).every((name) => existsSync(fileURLToPath(DEFAULT_MODEL_URLS[name])));
+  it("without --models uses the embedded default models (a 64×64 image from the 32×32 decoder and the upsampler)", async () => {
+    for (const name of ["clip", "prior", "decoder", "upsampler"] as const) expect(existsSync(fileURLToPath(DEFAULT_MODEL_URLS[name])), name).toBe(true);
     const result = await run(["variations", imageA, "--count", "1", "--steps", "1", "--upsampler-steps", "1", "--out", out("default.png")]);
-    if (present) {
-      expect(result.status, result.stderr).toBe(0);
-      expect(existsSync(out("default.png"))).toBe(true);
-    } else {
-      expect(result.status).toBe(2);
-      expect(result.stderr).toMatch(/^proj-unclip: the embedded default models are missing \(/);
-      expect(result.stderr).toContain("not trained yet");
-      expect(result.stderr).toContain("--models <folder>");
-    }
+    expect(result.status, result.stderr).toBe(0);
+    const png = decodePng(readFileSync(out("default.png")));
+    expect([png.width, png.height]).toEqual([64, 64]);
   });
 
   it("fails with a clear message and exit code 2 on bad input", async () => {

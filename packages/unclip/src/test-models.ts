@@ -2,14 +2,17 @@
  * Tiny random-weight models for tests of whole pipelines (the CLI's), written as the four files `loadPipeline(folder)`
  * and `proj-unclip --models <folder>` read: a ViT CLIP of embedding width 32 (TINY_DECODER's clipEmbedDim), TINY_DECODER
  * (16×16), TINY_UPSAMPLER (16 → 32) and TINY_PRIOR over that CLIP's text tokens. Random weights make the pictures
- * noise: they exist to test plumbing, shapes, seeds and files, not to look at. Not part of the package.
+ * noise: they exist to test plumbing, shapes, seeds and files, not to look at. Node only (writes files).
+ *
+ *   import { writeTinyModels } from "@proj/unclip/testing";
+ *   await writeTinyModels("test-models");   // then loadPipeline("test-models") in your app's tests
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clipFromSafetensors, initClip, saveClip, type ClipConfig } from "@proj/clip";
-import { DiffusionPrior, TINY_PRIOR } from "../diffusion-prior.js";
-import { TINY_DECODER, TINY_UPSAMPLER } from "../unet-config.js";
-import { UNet } from "../unet.js";
+import { DiffusionPrior, TINY_PRIOR } from "./diffusion-prior.js";
+import { TINY_DECODER, TINY_UPSAMPLER } from "./unet-config.js";
+import { UNet } from "./unet.js";
 
 /** A tiny ViT CLIP: 32×32 images in 16 patches, one block per tower, CLIP's own 49,408-token vocabulary. */
 export const TINY_PIPELINE_CLIP: Readonly<ClipConfig> = Object.freeze({
