@@ -204,11 +204,11 @@ describe("proj-unclip", () => {
     await ok(["blend", imageA, imageB, "--weights", "0,0.3,0.7,1", "--models", models, ...FAST_NO_PRIOR, "--out", out("strip.png")]);
     const strip = readPng(out("strip.png"));
     expect([strip.width, strip.height]).toEqual([4 * SIZE, SIZE]);
-    expect(maxDifference(tile(strip, 0, 4), tile(strip, 3, 4))).toBeGreaterThan(10);
+    // (Frames share the decoder's and the upsampler's noise, so with random models they differ only a little: that
+    // A and B decode differently is checked below, on the decoder's output with strong guidance.)
 
     // A at weight 0 of (A, B) is A at weight 1 of (B, A), decoded from the same noise: the same picture up to
-    // rounding. Decoder only: the upsampler draws its noise per row, so its output depends on the row. Strong
-    // guidance amplifies what the embedding changes in the random decoder's output.
+    // rounding. Strong guidance amplifies what the embedding changes in the random decoder's output.
     const swapped = ["--models", noPrior, ...FAST_NO_PRIOR, "--guidance", "8"];
     await ok(["blend", imageA, imageB, "--weights", "0,1", ...swapped, "--out", out("ab.png")]);
     await ok(["blend", imageB, imageA, "--weights", "1,0.5,0", ...swapped, "--out", out("ba.png")]);
