@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { modelFromTrainingCheckpoint } from "@proj/unclip";
 import { parseSafetensors } from "@proj/clip";
-import { MODEL_FILES, chooseBackend, runPaths, writeAtomically } from "../src/run.js";
+import { chooseBackend, MODEL_FILES, runPaths, shipModel } from "../src/run.js";
 
 const kinds = process.argv.slice(2);
 const known = ["decoder", "upsampler", "prior"] as const;
@@ -20,7 +20,7 @@ for (const kind of kinds as (typeof known)[number][]) {
   const path = runPaths(kind).checkpoint;
   const file = parseSafetensors(new Uint8Array(readFileSync(path)));
   const model = modelFromTrainingCheckpoint(file);
-  writeAtomically(MODEL_FILES[kind], model.toSafetensors({ dtype: "F16", metadata: { trainedSteps: file.metadata.step ?? "" } }));
+  shipModel(kind, model, file.metadata.step ?? "");
   model.dispose();
   console.log(`${kind}: EMA weights of step ${file.metadata.step} (${path}) → ${MODEL_FILES[kind]}`);
 }

@@ -6,13 +6,12 @@
  * embedding (dropped 10% of the time for classifier-free guidance). Needs packages/clip/models/clip.safetensors (train:clip).
  * Resumable like every train:* script (runs/decoder/); writes packages/unclip/models/decoder.safetensors (F16) when done.
  */
-import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { parseSafetensors } from "@proj/clip";
 import { createEmojiDataset } from "@proj/training-data";
 import { SMALL_DECODER, UNet, trainDecoder, type DecoderBatch } from "@proj/unclip";
 import { embedImages, loadTrainedClip } from "../src/clip-embedder.js";
-import { MODEL_FILES, abortOnSignals, checkpointStore, chooseBackend, parseTrainingArgs, progressReporter, resumeBytes, runPaths, untilDoneOrStopped, writeAtomically } from "../src/run.js";
+import { chooseBackend, MODEL_FILES, parseTrainingArgs, progressReporter, resumeBytes, runPaths, shipModel, unclipTrainOptions, untilDoneOrStopped } from "../src/run.js";
 
 const args = parseTrainingArgs({ steps: 6000, batchSize: 32, learningRate: 3e-4, every: 25 }, { clip: { type: "string", default: MODEL_FILES.clip } });
 const { steps, batchSize, seed } = args;
@@ -39,17 +38,7 @@ const reporter = progressReporter(paths, "decoder", steps);
 const result = await untilDoneOrStopped(
   paths,
   reporter,
-  trainDecoder(decoder, batches(), {
-    steps,
-    learningRate: args.learningRate,
-    warmupSteps: Math.min(200, Math.floor(steps / 10)),
-    emaDecay: 0.999,
-    seed,
-    resume,
-    signal: abortOnSignals().signal,
-    onProgress: ({ step, loss, learningRate, gradNorm, stepsPerSecond }) => reporter.report({ step, loss, learningRate, gradNorm, stepsPerSecond }),
-    checkpoint: checkpointStore(paths, "decoder", args.every),
-  }),
+  trainDecoder(decoder, batches(), unclipTrainOptions("decoder", paths, reporter, args, resume)),
 );
-writeAtomically(MODEL_FILES.decoder, decoder.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(result.step) } }));
+shipModel("decoder", decoder, result.step);
 console.log(`done: ${result.step} steps; EMA weights in packages/unclip/models/decoder.safetensors; loss plot ${paths.plot}`);

@@ -6,12 +6,11 @@
  * augmented batches with sampled captions. Needs packages/clip/models/clip.safetensors (train:clip). Resumable (runs/prior/);
  * writes packages/unclip/models/prior.safetensors (F16) when done.
  */
-import { join } from "node:path";
 import { encodeTextTokens, parseSafetensors } from "@proj/clip";
 import { createEmojiDataset } from "@proj/training-data";
 import { DiffusionPrior, SMALL_PRIOR, trainPrior, type PriorBatch } from "@proj/unclip";
 import { embedImages, loadTrainedClip } from "../src/clip-embedder.js";
-import { MODEL_FILES, abortOnSignals, checkpointStore, chooseBackend, parseTrainingArgs, progressReporter, resumeBytes, runPaths, untilDoneOrStopped, writeAtomically } from "../src/run.js";
+import { chooseBackend, MODEL_FILES, parseTrainingArgs, progressReporter, resumeBytes, runPaths, shipModel, unclipTrainOptions, untilDoneOrStopped } from "../src/run.js";
 
 const args = parseTrainingArgs({ steps: 6000, batchSize: 64, learningRate: 3e-4, every: 50 }, { clip: { type: "string", default: MODEL_FILES.clip } });
 const { steps, batchSize, seed } = args;
@@ -39,17 +38,7 @@ const reporter = progressReporter(paths, "prior", steps);
 const result = await untilDoneOrStopped(
   paths,
   reporter,
-  trainPrior(prior, batches(), {
-    steps,
-    learningRate: args.learningRate,
-    warmupSteps: Math.min(200, Math.floor(steps / 10)),
-    emaDecay: 0.999,
-    seed,
-    resume,
-    signal: abortOnSignals().signal,
-    onProgress: ({ step, loss, learningRate, gradNorm, stepsPerSecond }) => reporter.report({ step, loss, learningRate, gradNorm, stepsPerSecond }),
-    checkpoint: checkpointStore(paths, "prior", args.every),
-  }),
+  trainPrior(prior, batches(), unclipTrainOptions("prior", paths, reporter, args, resume)),
 );
-writeAtomically(MODEL_FILES.prior, prior.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(result.step) } }));
+shipModel("prior", prior, result.step);
 console.log(`done: ${result.step} steps; EMA weights in packages/unclip/models/prior.safetensors; loss plot ${paths.plot}`);

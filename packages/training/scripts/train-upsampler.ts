@@ -8,12 +8,11 @@
  * runs/upsampler/log.jsonl, plots runs/upsampler/loss.png at each checkpoint, and writes the EMA weights to
  * packages/unclip/models/upsampler.safetensors (F16) when the run completes.
  */
-import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { parseSafetensors } from "@proj/clip";
 import { createEmojiDataset } from "@proj/training-data";
 import { SMALL_UPSAMPLER, UNet, trainUpsampler, type UpsamplerBatch } from "@proj/unclip";
-import { MODEL_FILES, abortOnSignals, checkpointStore, chooseBackend, parseTrainingArgs, progressReporter, resumeBytes, runPaths, untilDoneOrStopped, writeAtomically } from "../src/run.js";
+import { chooseBackend, parseTrainingArgs, progressReporter, resumeBytes, runPaths, shipModel, unclipTrainOptions, untilDoneOrStopped } from "../src/run.js";
 
 const args = parseTrainingArgs({ steps: 4000, batchSize: 16, learningRate: 5e-4, every: 50 }, { crop: { type: "string", default: "32" } });
 const { steps, batchSize, seed } = args;
@@ -37,18 +36,7 @@ const reporter = progressReporter(paths, "upsampler", steps);
 const result = await untilDoneOrStopped(
   paths,
   reporter,
-  trainUpsampler(upsampler, batches(), {
-    steps,
-    learningRate: args.learningRate,
-    warmupSteps: Math.min(100, Math.floor(steps / 10)),
-    emaDecay: 0.999,
-    cropSize: Number(args.values.crop),
-    seed,
-    resume,
-    signal: abortOnSignals().signal,
-    onProgress: ({ step, loss, learningRate, gradNorm, stepsPerSecond }) => reporter.report({ step, loss, learningRate, gradNorm, stepsPerSecond }),
-    checkpoint: checkpointStore(paths, "upsampler", args.every),
-  }),
+  trainUpsampler(upsampler, batches(), { ...unclipTrainOptions("upsampler", paths, reporter, args, resume, 100), cropSize: Number(args.values.crop) }),
 );
-writeAtomically(MODEL_FILES.upsampler, upsampler.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(result.step) } }));
+shipModel("upsampler", upsampler, result.step);
 console.log(`done: ${result.step} steps; EMA weights in packages/unclip/models/upsampler.safetensors; loss plot ${paths.plot}`);

@@ -199,6 +199,40 @@ export function checkpointStore(paths: RunPaths, title: string, every: number) {
   };
 }
 
+/** The unCLIP models a run ships (decoder, upsampler, prior): their training options and their model file. */
+export type UnclipModelKind = "decoder" | "upsampler" | "prior";
+
+/**
+ * The options every unCLIP train:* script passes its trainer: warm-up (a tenth of the run, at most `maxWarmup`),
+ * EMA 0.999, resume bytes, Ctrl-C, progress into the run's log and bar, checkpoints every `args.every` steps.
+ */
+export function unclipTrainOptions(
+  kind: UnclipModelKind,
+  paths: RunPaths,
+  reporter: ReturnType<typeof progressReporter>,
+  args: { steps: number; learningRate: number; seed: number; every: number },
+  resume: Uint8Array | undefined,
+  maxWarmup = 200,
+) {
+  return {
+    steps: args.steps,
+    learningRate: args.learningRate,
+    warmupSteps: Math.min(maxWarmup, Math.floor(args.steps / 10)),
+    emaDecay: 0.999,
+    seed: args.seed,
+    resume,
+    signal: abortOnSignals().signal,
+    onProgress: ({ step, loss, learningRate, gradNorm, stepsPerSecond }: { step: number; loss: number; learningRate: number; gradNorm: number; stepsPerSecond: number }) =>
+      reporter.report({ step, loss, learningRate, gradNorm, stepsPerSecond }),
+    checkpoint: checkpointStore(paths, kind, args.every),
+  };
+}
+
+/** Writes a model's weights (F16, with the steps trained) as the file the package ships. */
+export function shipModel(kind: UnclipModelKind, model: { toSafetensors(options: { dtype: "F16"; metadata: Record<string, string> }): Uint8Array }, step: number | string): void {
+  writeAtomically(MODEL_FILES[kind], model.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(step) } }));
+}
+
 /** Awaits a training run; an abort (Ctrl-C) ends the process after saying where the checkpoint is. */
 export async function untilDoneOrStopped<T>(paths: RunPaths, reporter: { stop(): void }, run: Promise<T>): Promise<T> {
   try {
