@@ -93,8 +93,12 @@ export async function loadPipeline(sources: PipelineSources | string | URL = {},
           upsampler: sources.upsampler === null ? null : (sources.upsampler ?? DEFAULT_MODEL_URLS.upsampler),
         };
   const wanted = names.filter((name) => chosen[name] !== null);
-  // Read every file first (in parallel), so that a missing one fails before any tensor exists.
-  const files = await Promise.all(wanted.map((name) => read(name, chosen[name]!)));
+  // Read every file first (in parallel), so that a missing one fails before any tensor exists; the error names the
+  // first failing model in pipeline order (not whichever read happened to fail first).
+  const reads = await Promise.allSettled(wanted.map((name) => read(name, chosen[name]!)));
+  const failed = reads.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+  const files = reads.map((r) => (r as PromiseFulfilledResult<SafetensorsFile>).value);
   const built: { clip?: ClipModel; prior?: DiffusionPrior; decoder?: UNet; upsampler?: UNet } = {};
   const disposeBuilt = () => {
     built.clip?.dispose();
