@@ -10,6 +10,7 @@ import { decode as decodePng, encode as encodePng } from "fast-png";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_MODEL_URLS } from "./default-models.js";
 import { writeTinyModels } from "./test-models.js";
+import { maxDifference } from "./testing/helpers.js";
 
 // The CLI is tested as users run it: the built bin (turbo builds before testing; by hand: `npx tsup` in packages/unclip),
 // on tiny random models (decoder 16×16, upsampler 16 → 32) with 2 denoising steps.
@@ -72,7 +73,6 @@ function tile(png: Png, i: number, columns: number): number[] {
   return out;
 }
 
-const maxDifference = (a: readonly number[], b: readonly number[]): number => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 
 /** Walks a GIF's blocks: logical screen size, image (frame) count, and whether it has the NETSCAPE2.0 loop extension. */
 function readGif(bytes: Uint8Array): { width: number; height: number; frames: number; loops: boolean } {

@@ -6,6 +6,7 @@ import { DiffusionPrior, TINY_PRIOR } from "./diffusion-prior.js";
 import { animate, createPipeline, interpolate, mix, slerp, textToImage, variations, type ImageEmbedder, type Pipeline } from "./pipeline.js";
 import { sample, samplePrior, type SampleProgress } from "./sample.js";
 import { UNet } from "./unet.js";
+import { maxDifference } from "./testing/helpers.js";
 import { clipConfigFromJson, clipFromSafetensors, initClip } from "@proj/clip";
 import { TINY_DECODER, TINY_UPSAMPLER } from "./unet-config.js";
 
@@ -190,7 +191,6 @@ describe("sampling and the pipeline (tiny random models; plumbing, seeds, memory
     expect(frames.shape).toEqual([3, 32, 32, 3]);
     const all = Float32Array.from(await frames.data());
     const rows = [0, 1, 2].map((i) => all.subarray(i * 32 * 32 * 3, (i + 1) * 32 * 32 * 3));
-    const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
     expect(maxDifference(rows[0]!, rows[1]!)).toBeLessThan(1e-5); // same batch
     expect(maxDifference(rows[0]!, rows[2]!)).toBeLessThan(1e-5); // next batch
     const other = await interpolate(withUpsampler, red, blue, { weights: [0.3], ...options, seed: 1 });

@@ -4,6 +4,14 @@ import type { Module } from "../module.js";
 import { normalGenerator } from "../module.js";
 
 /** ‖ours − ref‖ / ‖ref‖. */
+/** The largest absolute elementwise difference of two equally long arrays. */
+export function maxDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`maxDifference: lengths ${a.length} and ${b.length} differ`);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
 export function relativeError(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
   if (ours.length !== ref.length) throw new Error(`size ${ours.length} ≠ ${ref.length}`);
   let diff = 0;
