@@ -1,17 +1,19 @@
 /**
- * npm run train:decoder [-- --steps 6000 --batch-size 32 --lr 3e-4 --clip packages/clip/models/clip.safetensors --seed 0 --fresh]
+ * npm run train:decoder [-- --steps 6000 --batch-size 32 --lr 3e-4 --clip packages/clip/models/clip.safetensors --seed 0 --fresh
+ *                         --init packages/unclip/models/decoder.safetensors]
  *
  * Trains the embedded default decoder (SMALL_DECODER, 32×32, v-prediction) to invert the trained CLIP: each
  * augmented emoji is embedded by the CLIP on the fly and the U-Net learns to denoise the image given that
  * embedding (dropped 10% of the time for classifier-free guidance). Needs packages/clip/models/clip.safetensors (train:clip).
+ * `--init <file>` starts a new run from a model file's weights (e.g. the shipped decoder, to train it further).
  * Resumable like every train:* script (runs/decoder/); writes packages/unclip/models/decoder.safetensors (F16) when done.
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseSafetensors } from "@proj/clip";
 import { createEmojiDataset } from "@proj/training-data";
-import { SMALL_DECODER, UNet, trainDecoder, type DecoderBatch } from "@proj/unclip";
+import { SMALL_DECODER, UNet, trainDecoder, validateUNetConfig, type DecoderBatch } from "@proj/unclip";
 import { embedImages, loadTrainedClip } from "../src/clip-embedder.js";
-import { chooseBackend, MODEL_FILES, parseTrainingArgs, progressReporter, resumeBytes, runPaths, shipModel, unclipTrainOptions, untilDoneOrStopped } from "../src/run.js";
+import { chooseBackend, initialModelBytes, initialSteps, MODEL_FILES, parseTrainingArgs, progressReporter, resumeBytes, runPaths, shipModel, unclipTrainOptions, untilDoneOrStopped } from "../src/run.js";
 
 const args = parseTrainingArgs({ steps: 6000, batchSize: 32, learningRate: 3e-4, every: 25 }, { clip: { type: "string", default: MODEL_FILES.clip } });
 const { steps, batchSize, seed } = args;
@@ -21,12 +23,16 @@ const backend = await chooseBackend(args.backend);
 const clip = await loadTrainedClip(clipPath);
 const config = { ...SMALL_DECODER, clipEmbedDim: clip.config.embedDim };
 if (clip.config.imageResolution !== config.imageSize) throw new Error(`the CLIP sees ${clip.config.imageResolution}px images, the decoder makes ${config.imageSize}px`);
-const decoder = new UNet(config, { seed });
 const paths = runPaths("decoder");
 const resume = resumeBytes(paths, args.fresh);
+const init = initialModelBytes(paths, args.init, resume !== undefined);
+const decoder = init === undefined ? new UNet(config, { seed }) : UNet.fromSafetensors(init);
+if (init !== undefined && JSON.stringify(decoder.config) !== JSON.stringify(validateUNetConfig(config))) {
+  throw new Error(`--init ${args.init}: its config ${JSON.stringify(decoder.config)} is not this run's ${JSON.stringify(config)}`);
+}
 const start = resume === undefined ? 0 : Number(parseSafetensors(resume).metadata.step ?? 0);
 const dataset = await createEmojiDataset({ split: "train" });
-console.log(`decoder: ${decoder.parameterCount().toLocaleString()} parameters on ${backend}; CLIP ${clipPath}; ${resume ? `resuming at ${start}` : "starting"} (target ${steps}, batch ${batchSize})`);
+console.log(`decoder: ${decoder.parameterCount().toLocaleString()} parameters on ${backend}; CLIP ${clipPath}; ${resume ? `resuming at ${start}` : init ? `starting from ${args.init} (${initialSteps(paths)} steps)` : "starting"} (target ${steps}, batch ${batchSize})`);
 
 async function* batches(): AsyncGenerator<DecoderBatch> {
   for await (const batch of dataset.batches({ batchSize, seed, epochs: 1_000_000, dropLast: true, skipBatches: start, augment: true, size: config.imageSize })) {

@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import "@proj/tensor-kernels/register";
 import { SingleBar } from "cli-progress";
+import { parseSafetensors } from "@proj/clip";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 /** Where the trained weights that ship live. */
@@ -150,6 +151,7 @@ export function parseTrainingArgs(
       every: { type: "string", default: String(defaults.every) },
       backend: { type: "string" },
       fresh: { type: "boolean", default: false },
+      init: { type: "string" },
       ...extra,
     },
   });
@@ -168,7 +170,32 @@ export function parseTrainingArgs(
     every: number("every"),
     backend: all.backend as string | undefined,
     fresh: all.fresh === true,
+    init: all.init as string | undefined,
   };
+}
+
+/**
+ * `--init <model file>`: a run that starts (no checkpoint to resume) takes its first weights from a model file, e.g.
+ * the shipped model, to train it further; `runs/<name>/init.json` remembers the file and its `trainedSteps`, which
+ * the shipped model's `trainedSteps` then includes. Returns the file's bytes, or undefined when resuming or not asked.
+ */
+export function initialModelBytes(paths: RunPaths, init: string | undefined, resuming: boolean): Uint8Array | undefined {
+  if (init === undefined || resuming) return undefined;
+  // npm runs the script in the workspace folder; a relative path means one relative to where npm was started
+  const path = resolve(process.env.INIT_CWD ?? process.cwd(), init);
+  if (!existsSync(path)) throw new Error(`--init: no model file at ${path}`);
+  const buffer = readFileSync(path);
+  const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  const steps = Number(parseSafetensors(bytes).metadata.trainedSteps ?? 0);
+  writeFileSync(join(paths.dir, "init.json"), `${JSON.stringify({ from: path, trainedSteps: Number.isFinite(steps) ? steps : 0 })}\n`);
+  return bytes;
+}
+
+/** The steps the run's `--init` model had been trained for (0 for a run started from scratch). */
+export function initialSteps(paths: RunPaths): number {
+  const file = join(paths.dir, "init.json");
+  if (!existsSync(file)) return 0;
+  return Number((JSON.parse(readFileSync(file, "utf8")) as { trainedSteps?: number }).trainedSteps ?? 0);
 }
 
 /** A progress bar plus the JSON-lines log, fed from a trainer's progress callback. */
@@ -230,7 +257,8 @@ export function unclipTrainOptions(
 
 /** Writes a model's weights (F16, with the steps trained) as the file the package ships. */
 export function shipModel(kind: UnclipModelKind, model: { toSafetensors(options: { dtype: "F16"; metadata: Record<string, string> }): Uint8Array }, step: number | string): void {
-  writeAtomically(MODEL_FILES[kind], model.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(step) } }));
+  const total = Number(step) + initialSteps(runPaths(kind));
+  writeAtomically(MODEL_FILES[kind], model.toSafetensors({ dtype: "F16", metadata: { trainedSteps: String(Number.isFinite(total) ? total : step) } }));
 }
 
 /** Awaits a training run; an abort (Ctrl-C) ends the process after saying where the checkpoint is. */
