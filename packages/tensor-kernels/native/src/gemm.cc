@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "activation.h"
@@ -49,11 +50,21 @@ constexpr double kParallelFlops = 4e6;
 using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
 using Epilogue = void (*)(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha);
 
+// Micro-kernels exist for every tile height 1..MR (templates), so the driver can split a block's rows into tiles of
+// equal height (50 rows → 4 tiles of 13, not 3 of 14 and one of 14 computing 8 useful rows).
+constexpr int kMaxMr = 14;
+
 struct Variant {
   int mr, nr;
-  MicroKernel kernel;
+  MicroKernel kernels[kMaxMr + 1];  // kernels[h]: a tile of h ≤ mr rows
   Epilogue epilogue;
 };
+
+// kernels[h] = K<h> for h in 1..N (kernels[0] unused).
+template <template <int> class K, int... H>
+constexpr void fill_kernels(MicroKernel* out, std::integer_sequence<int, H...>) {
+  ((out[H + 1] = &K<H + 1>::run), ...);
+}
 
 // ---- scalar -------------------------------------------------------------------------------------------------
 
@@ -72,6 +83,13 @@ void micro_generic(int64_t kc, const float* a, const float* b, float* c, int64_t
   }
 }
 
+template <int MR>
+struct ScalarKernel {
+  static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+    micro_generic<MR, 16>(kc, a, b, c, ldc, accumulate);
+  }
+};
+
 void epilogue_scalar(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha) {
   for (int r = 0; r < rows; r++) activate_row(c + r * ldc, bias, cols, act, alpha);
 }
@@ -79,8 +97,9 @@ void epilogue_scalar(float* c, int64_t ldc, int rows, int cols, const float* bia
 // ---- AVX2 ---------------------------------------------------------------------------------------------------
 
 #if PROJ_X86
+template <int MR>
 PROJ_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-  constexpr int MR = 6, NR = 16;
+  constexpr int NR = 16;
   __m256 acc[MR][2];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -106,15 +125,23 @@ PROJ_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, flo
   }
 }
 
+template <int MR>
+struct Avx2Kernel {
+  static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+    micro_avx2<MR>(kc, a, b, c, ldc, accumulate);
+  }
+};
+
 PROJ_TARGET_AVX2 void epilogue_avx2(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha) {
   for (int r = 0; r < rows; r++) activate_row(c + r * ldc, bias, cols, act, alpha);
 }
 
 // ---- AVX-512 ------------------------------------------------------------------------------------------------
 
+template <int MR>
 PROJ_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                      bool accumulate) {
-  constexpr int MR = 14, NR = 32;
+  constexpr int NR = 32;
   __m512 acc[MR][2];
 #pragma GCC unroll 14
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -140,16 +167,30 @@ PROJ_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b,
   }
 }
 
+template <int MR>
+struct Avx512Kernel {
+  static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+    micro_avx512<MR>(kc, a, b, c, ldc, accumulate);
+  }
+};
+
 PROJ_TARGET_AVX512 void epilogue_avx512(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha) {
   for (int r = 0; r < rows; r++) activate_row(c + r * ldc, bias, cols, act, alpha);
 }
 #endif
 
+template <template <int> class K, int MR>
+Variant make_variant(int nr, Epilogue epilogue) {
+  Variant v{MR, nr, {}, epilogue};
+  fill_kernels<K>(v.kernels, std::make_integer_sequence<int, MR>());
+  return v;
+}
+
 const Variant& variant() {
-  static const Variant scalar{4, 16, micro_generic<4, 16>, epilogue_scalar};
+  static const Variant scalar = make_variant<ScalarKernel, 4>(16, epilogue_scalar);
 #if PROJ_X86
-  static const Variant avx2{6, 16, micro_avx2, epilogue_avx2};
-  static const Variant avx512{14, 32, micro_avx512, epilogue_avx512};
+  static const Variant avx2 = make_variant<Avx2Kernel, 6>(16, epilogue_avx2);
+  static const Variant avx512 = make_variant<Avx512Kernel, 14>(32, epilogue_avx512);
   switch (current_isa()) {
     case Isa::kAvx512: return avx512;
     case Isa::kAvx2: return avx2;
@@ -236,16 +277,20 @@ void empty_product(const Gemm& g, const Variant& v) {
 // The tiles of MC-row block `ib` over NR panels [panel_begin, panel_end) of the packed B slice.
 void compute_block(const Gemm& g, const Variant& v, const float* a, const float* packed_b, int ib, int panel_begin,
                    int panel_end, int jc, int nc, int pc, int kc, float* packed_a) {
-  const int mr = v.mr, nr = v.nr;
-  const int mc_max = kMcPanels * mr;
+  const int nr = v.nr;
+  const int mc_max = kMcPanels * v.mr;
   const int i0 = ib * mc_max;
   const int mc = std::min(mc_max, g.m - i0);
+  // Tiles of equal height: as few tiles as MR allows, with the rows spread evenly over them (depends on M only,
+  // never on the thread count, and each element's sum runs over K in the same order whatever the tile height).
+  const int mr = ceil_div(mc, ceil_div(mc, v.mr));
+  const MicroKernel kernel = v.kernels[mr];
   pack_a(g, a, i0, mc, pc, kc, mr, packed_a);
   const bool first = pc == 0;
   const bool last = pc + kc == g.k;
   const bool accumulate = !first || g.accumulate;
   const bool epilogue = last && (g.bias != nullptr || g.activation != kActNone);
-  alignas(64) float tile[14 * 32];
+  alignas(64) float tile[kMaxMr * 32];
   for (int panel = panel_begin; panel < panel_end; panel++) {
     const int j = jc + panel * nr;
     const int cols = std::min(nr, jc + nc - j);
@@ -255,9 +300,9 @@ void compute_block(const Gemm& g, const Variant& v, const float* a, const float*
       float* c = g.c + static_cast<int64_t>(i0 + ip) * g.ldc + j;
       const float* ap = packed_a + static_cast<int64_t>(ip) * kc;
       if (rows == mr && cols == nr) {
-        v.kernel(kc, ap, bp, c, g.ldc, accumulate);
+        kernel(kc, ap, bp, c, g.ldc, accumulate);
       } else {
-        v.kernel(kc, ap, bp, tile, nr, false);
+        kernel(kc, ap, bp, tile, nr, false);
         for (int r = 0; r < rows; r++) {
           float* dst = c + static_cast<int64_t>(r) * g.ldc;
           const float* src = tile + r * nr;

@@ -102,6 +102,15 @@ describe.skipIf(!nativeAvailable)(`native GEMM${skipReason}`, () => {
       },
     );
 
+    it("every row count 1..30 and 226..230 (row tiles of every height, a second MC block) matches the reference", () => {
+      for (const m of [...Array.from({ length: 30 }, (_, i) => i + 1), 226, 227, 229, 230]) {
+        const g = gemmCase({ m, n: 70, k: 40, transA: m % 2 === 1, activation: "gelu" }, m % 3 === 0, m);
+        g.run();
+        g.reference();
+        expect(relativeErrorOf(g.result(), g.expected()), `m ${m}`).toBeLessThanOrEqual(1e-5);
+      }
+    });
+
     it.each(activations)("fuses bias and %s into the epilogue", (activation) => {
       const g = gemmCase({ m: 29, n: 45, k: 70, activation, alpha: 0.1 }, true, 3);
       g.run();
@@ -204,6 +213,25 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
       else if (!Number.isFinite(want) || want === 0) expect(got[i]).toBe(want);
       else expect(Math.abs(got[i]! - want)).toBeLessThanOrEqual(2e-7 * want + 1e-37);
     });
+  });
+
+  it.each([
+    [[1, 50, 2304], 3, -1], // attention's q/k/v split
+    [[4, 6, 35], [10, 0, 25], 2], // an empty part
+    [[3, 12, 5, 4], [2, 7, 3], 1], // runs of size·inner elements
+    [[12, 40], [5, 7], 0], // outer 1: one run per part
+    [[9, 8, 3], [2, 6], 1], // runs shorter than 16: wasm's kernel
+  ] as const)("SplitV of %j into %j along axis %i equals cpu exactly", async (shape, splits, axis) => {
+    const before = tf.memory().numTensors;
+    const sizes = typeof splits === "number" ? splits : [...splits];
+    const errors = await nativeVsCpu(() => tf.tidy(() => tf.split(randomTensor([...shape], 7), sizes, axis)));
+    expect(errors).toEqual(errors.map(() => 0));
+    const ints = tf.tensor3d(Array.from({ length: 2 * 3 * 40 }, (_, i) => i), [2, 3, 40], "int32");
+    const [p, q] = tf.split(ints, [16, 24], 2);
+    expect(Array.from(await p!.data()).slice(0, 17)).toEqual([...Array.from({ length: 16 }, (_, i) => i), 40]);
+    expect((await q!.data())[0]).toBe(16);
+    tf.dispose([ints, p!, q!]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it("BatchMatMul on int32 goes to wasm's kernel (which refuses it, as on the wasm backend)", () => {
