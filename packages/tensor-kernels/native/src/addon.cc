@@ -156,6 +156,12 @@ napi_value Exp_(napi_env env, napi_callback_info info) {
   return guarded(env, [&] { exp_array(args.floats(1), args.floats(2), args.integer(3)); });
 }
 
+// columnSums(mem, x, out, rows, cols)
+napi_value ColumnSums_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  return guarded(env, [&] { column_sums(args.floats(1), args.floats(2), args.integer(3), args.integer(4)); });
+}
+
 // groupNormGrad(mem, x, gamma, beta, dy, dx, dgamma, dbeta, samples, pixels, channels, groups, epsilon, silu)
 napi_value GroupNormGrad_(napi_env env, napi_callback_info info) {
   Args args(env, info, true);
@@ -262,6 +268,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"layerNorm", nullptr, LayerNorm_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"groupNorm", nullptr, GroupNorm_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"exp", nullptr, Exp_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"columnSums", nullptr, ColumnSums_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"groupNormGrad", nullptr, GroupNormGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"activationGrad", nullptr, ActivationGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -185,4 +185,36 @@ void activation_grad(const float* x, const float* dy, float* dx, int64_t n, int 
   }
 }
 
+void column_sums(const float* x, float* out, int64_t rows, int64_t cols) {
+  constexpr int64_t kRowChunk = 256;
+  const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
+  if (cols == 0) return;
+  auto sum_chunk = [&](int64_t chunk, float* partial) {
+    const int64_t r0 = chunk * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
+    std::fill(partial, partial + cols, 0.0f);
+    for (int64_t r = r0; r < r1; r++) {
+      const float* row = x + r * cols;
+      for (int64_t c = 0; c < cols; c++) partial[c] += row[c];
+    }
+  };
+  if (chunks <= 1) {
+    sum_chunk(0, out);
+    return;
+  }
+  ThreadPool& pool = ThreadPool::instance();
+  float* partials = pool.shared_scratch(static_cast<size_t>(chunks * cols), ThreadPool::kWork);
+  const bool parallel = rows * cols >= (int64_t{1} << 16);
+  auto body = [&](int chunk, int) { sum_chunk(chunk, partials + chunk * cols); };
+  if (parallel) {
+    pool.run(static_cast<int>(chunks), body);
+  } else {
+    for (int64_t chunk = 0; chunk < chunks; chunk++) body(static_cast<int>(chunk), 0);
+  }
+  std::copy(partials, partials + cols, out);
+  for (int64_t chunk = 1; chunk < chunks; chunk++) {
+    const float* partial = partials + chunk * cols;
+    for (int64_t c = 0; c < cols; c++) out[c] += partial[c];
+  }
+}
+
 }  // namespace projnative

@@ -5,7 +5,7 @@
 //   scalar    baseline build (SSE2 on x86-64)           every CPU
 //   avx2      the same loops under target("avx2,fma")   x86-64 with AVX2 + FMA
 //   avx512    the same loops under target("avx512f…")   x86-64 with AVX-512
-// Kernels: activation epilogue rows, exp, softmax (one row, or rows in parallel), activation gradients.
+// Kernels: activation epilogue rows, exp, softmax (one row, or rows in parallel), activation gradients, column sums.
 //   reference activation.h's scalar functions, applied one element at a time (the GEMM tests compare against it)
 #pragma once
 
@@ -30,5 +30,10 @@ void softmax_rows(const float* x, float* y, int64_t rows, int n);
 // derivatives:  gelu′ = Φ(x) + x·φ(x),  quickGelu′ = σ(1.702x)·(1 + 1.702x·(1 − σ(1.702x))),
 // silu′ = σ(x)·(1 + x·(1 − σ(x))). Reference: the cpu backend's tf.grad of the same formulas (the tests compare).
 void activation_grad(const float* x, const float* dy, float* dx, int64_t n, int act);
+
+// out[c] = Σ_r x[r·cols + c] for c < cols (a sum over the leading axes, e.g. a bias gradient). Rows are summed in
+// fixed chunks of 256 (float32, in order), then the chunks' partial sums in order: the same result for any thread
+// count. Parallel over chunks.
+void column_sums(const float* x, float* out, int64_t rows, int64_t cols);
 
 }  // namespace projnative

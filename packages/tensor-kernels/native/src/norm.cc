@@ -1,5 +1,5 @@
-// Layer norm and NHWC group norm (+ SiLU) forward, and group norm's gradient (kernels.h). Memory-bound: one plain implementation, compiled
-// for the baseline ISA (auto-vectorised); the statistics accumulate in double. Parallel over rows (layer norm) or
+// Layer norm and NHWC group norm (+ SiLU) forward, and group norm's gradient (kernels.h). Memory-bound: plain loops,
+// compiled for the baseline ISA (auto-vectorised), the gradient also per ISA (its sigmoid); statistics in double. Parallel over rows (layer norm) or
 // over (sample, block of pixels) (group norm); each output is written by one task, so results do not depend on
 // the thread count. Reference: layerNormReference / groupNormReference in src/ops (the tests compare).
 #include <algorithm>
@@ -8,6 +8,7 @@
 
 #include "activation.h"
 #include "elementwise.h"
+#include "isa.h"
 #include "kernels.h"
 #include "thread-pool.h"
 
@@ -113,112 +114,153 @@ void group_norm(const float* x, const float* gamma, const float* beta, float* ou
   if (parallel) pool.run(tasks, apply); else for (int t = 0; t < tasks; t++) apply(t, 0);
 }
 
+// With x̂ = (x − μ)·r, z = x̂γ + β, y = z·σ(z) (or y = z), dz = dy·σ(z)(1 + z(1 − σ(z))) (or dy):
+//   dβ = Σ dz,  dγ = Σ dz·x̂,  dx = r·(dz·γ − mean_g(dz·γ) − x̂·mean_g(dz·γ·x̂))
+// with mean_g over the sample's group (pixels × C/G entries). One task per sample (its statistics, as group_norm
+// computes them, then two passes over its pixels), compiled per ISA so that the sigmoid and the double sums
+// vectorise; dγ and dβ are summed over the samples' partial sums in order afterwards (deterministic).
 namespace {
 
-// Per (sample, channel): the group's mean as a float pair and rstd, as group_norm computes them.
-struct GroupStats {
-  std::vector<float> hi, lo, rstd;
+struct GroupNormGradArgs {
+  const float *x, *gamma, *beta, *dy;
+  float* dx;
+  int64_t pixels;
+  int channels, groups;
+  float epsilon;
+  bool silu;
 };
 
-GroupStats group_stats(const float* x, int samples, int64_t pixels, int channels, int groups, float epsilon) {
-  const int per_group = channels / groups;
-  GroupStats st;
-  st.hi.resize(static_cast<size_t>(samples) * channels);
-  st.lo.resize(st.hi.size());
-  st.rstd.resize(st.hi.size());
-  std::vector<double> s(channels), s2(channels);
-  for (int n = 0; n < samples; n++) {
-    std::fill(s.begin(), s.end(), 0.0);
-    std::fill(s2.begin(), s2.end(), 0.0);
-    const float* xn = x + n * pixels * channels;
-    for (int64_t p = 0; p < pixels; p++) {
-      for (int c = 0; c < channels; c++) {
-        const double v = xn[p * channels + c];
-        s[c] += v;
-        s2[c] += v * v;
-      }
-    }
-    const double count = static_cast<double>(pixels) * per_group;
-    for (int gi = 0; gi < groups; gi++) {
-      double sum = 0, sq = 0;
-      for (int c = gi * per_group; c < (gi + 1) * per_group; c++) {
-        sum += s[c];
-        sq += s2[c];
-      }
-      const double mean = sum / count;
-      const double rstd = 1.0 / std::sqrt(std::max(0.0, sq / count - mean * mean) + epsilon);
-      for (int c = gi * per_group; c < (gi + 1) * per_group; c++) {
-        st.hi[n * channels + c] = static_cast<float>(mean);
-        st.lo[n * channels + c] = static_cast<float>(mean - static_cast<float>(mean));
-        st.rstd[n * channels + c] = static_cast<float>(rstd);
-      }
+// Sample n; sdz, sdx: its per-channel Σ dz and Σ dz·x̂ (double, zeroed here); work: 6 × channels floats. SiLU is
+// a template argument: a branch inside the pixel loop keeps it from vectorising.
+template <bool kSilu>
+PROJ_INLINE void group_norm_grad_sample(const GroupNormGradArgs& g, int n, double* __restrict sdz,
+                                        double* __restrict sdx, double* __restrict s, double* __restrict s2,
+                                        float* __restrict work) {
+  const int channels = g.channels, per_group = channels / g.groups;
+  const int64_t base = n * g.pixels * channels;
+  const float* __restrict x = g.x + base;
+  const float* __restrict dy = g.dy + base;
+  float* __restrict dx = g.dx + base;
+  const float* __restrict gamma = g.gamma;
+  const float* __restrict beta = g.beta;
+  float* __restrict hi = work;
+  float* __restrict lo = work + channels;
+  float* __restrict r = work + 2 * channels;
+  float* __restrict xhat = work + 3 * channels;
+  float* __restrict mean_g = work + 4 * channels;
+  float* __restrict mean_gx = work + 5 * channels;
+  // statistics (the same double sums, in the same order, as group_norm's pass 1)
+  for (int c = 0; c < channels; c++) s[c] = s2[c] = sdz[c] = sdx[c] = 0;
+  for (int64_t p = 0; p < g.pixels; p++) {
+    const float* xp = x + p * channels;
+    for (int c = 0; c < channels; c++) {
+      const double v = xp[c];
+      s[c] += v;
+      s2[c] += v * v;
     }
   }
-  return st;
+  const double count = static_cast<double>(g.pixels) * per_group;
+  for (int c0 = 0; c0 < channels; c0 += per_group) {
+    double sum = 0, sq = 0;
+    for (int c = c0; c < c0 + per_group; c++) {
+      sum += s[c];
+      sq += s2[c];
+    }
+    const double mean = sum / count;
+    const double rstd = 1.0 / std::sqrt(std::max(0.0, sq / count - mean * mean) + g.epsilon);
+    for (int c = c0; c < c0 + per_group; c++) {
+      hi[c] = static_cast<float>(mean);
+      lo[c] = static_cast<float>(mean - static_cast<float>(mean));
+      r[c] = static_cast<float>(rstd);
+    }
+  }
+  // pass 1: dz (into dx), Σ dz, Σ dz·x̂
+  for (int64_t p = 0; p < g.pixels; p++) {
+    const float* __restrict xp = x + p * channels;
+    const float* __restrict dyp = dy + p * channels;
+    float* __restrict dxp = dx + p * channels;
+    for (int c = 0; c < channels; c++) xhat[c] = ((xp[c] - hi[c]) - lo[c]) * r[c];
+    if (kSilu) {
+      for (int c = 0; c < channels; c++) {
+        const float z = xhat[c] * gamma[c] + beta[c];
+        const float sg = fast_sigmoid(z);
+        dxp[c] = dyp[c] * (sg * (1.0f + z * (1.0f - sg)));
+      }
+    } else {
+      for (int c = 0; c < channels; c++) dxp[c] = dyp[c];
+    }
+    for (int c = 0; c < channels; c++) {
+      sdz[c] += dxp[c];
+      sdx[c] += dxp[c] * xhat[c];
+    }
+  }
+  for (int c0 = 0; c0 < channels; c0 += per_group) {
+    double gs = 0, gx = 0;
+    for (int c = c0; c < c0 + per_group; c++) {
+      gs += gamma[c] * sdz[c];
+      gx += gamma[c] * sdx[c];
+    }
+    for (int c = c0; c < c0 + per_group; c++) {
+      mean_g[c] = static_cast<float>(gs / count);
+      mean_gx[c] = static_cast<float>(gx / count);
+    }
+  }
+  // pass 2: dx
+  for (int64_t p = 0; p < g.pixels; p++) {
+    const int64_t i0 = p * channels;
+    for (int c = 0; c < channels; c++) {
+      const float xhat = ((x[i0 + c] - hi[c]) - lo[c]) * r[c];
+      dx[i0 + c] = r[c] * (dx[i0 + c] * gamma[c] - mean_g[c] - xhat * mean_gx[c]);
+    }
+  }
 }
+
+using GroupNormGradSample = void (*)(const GroupNormGradArgs&, int, double*, double*, double*, double*, float*);
+
+void group_norm_grad_sample_scalar(const GroupNormGradArgs& g, int n, double* sdz, double* sdx, double* s, double* s2,
+                                   float* work) {
+  if (g.silu) return group_norm_grad_sample<true>(g, n, sdz, sdx, s, s2, work);
+  group_norm_grad_sample<false>(g, n, sdz, sdx, s, s2, work);
+}
+#if PROJ_X86
+PROJ_TARGET_AVX2 void group_norm_grad_sample_avx2(const GroupNormGradArgs& g, int n, double* sdz, double* sdx,
+                                                  double* s, double* s2, float* work) {
+  if (g.silu) return group_norm_grad_sample<true>(g, n, sdz, sdx, s, s2, work);
+  group_norm_grad_sample<false>(g, n, sdz, sdx, s, s2, work);
+}
+PROJ_TARGET_AVX512 void group_norm_grad_sample_avx512(const GroupNormGradArgs& g, int n, double* sdz, double* sdx,
+                                                      double* s, double* s2, float* work) {
+  if (g.silu) return group_norm_grad_sample<true>(g, n, sdz, sdx, s, s2, work);
+  group_norm_grad_sample<false>(g, n, sdz, sdx, s, s2, work);
+}
+#endif
 
 }  // namespace
 
-// With x̂ = (x − μ)·r, z = x̂γ + β, y = z·σ(z) (or y = z), dz = dy·σ(z)(1 + z(1 − σ(z))) (or dy):
-//   dβ = Σ dz,  dγ = Σ dz·x̂,  dx = r·(dz·γ − mean_g(dz·γ) − x̂·mean_g(dz·γ·x̂))
-// with mean_g over the sample's group (pixels × C/G entries). One task per sample; dγ and dβ are summed over the
-// samples' partial sums in order afterwards (deterministic).
 void group_norm_grad(const float* x, const float* gamma, const float* beta, const float* dy, float* dx, float* dgamma,
                      float* dbeta, int samples, int64_t pixels, int channels, int groups, float epsilon, bool silu) {
-  const int per_group = channels / groups;
-  const GroupStats st = group_stats(x, samples, pixels, channels, groups, epsilon);
-  std::vector<double> sum_dz(static_cast<size_t>(samples) * channels), sum_dz_xhat(sum_dz.size());
-  auto sample = [&](int n, int) {
-    const size_t o = static_cast<size_t>(n) * channels;
-    const float* hi = st.hi.data() + o;
-    const float* lo = st.lo.data() + o;
-    const float* r = st.rstd.data() + o;
-    double* sdz = sum_dz.data() + o;
-    double* sdx = sum_dz_xhat.data() + o;
-    const int64_t base = n * pixels * channels;
-    std::vector<float> row_dz(channels), row_dzx(channels);
-    for (int64_t p = 0; p < pixels; p++) {
-      const int64_t i0 = base + p * channels;
-      for (int c = 0; c < channels; c++) {
-        const float xhat = ((x[i0 + c] - hi[c]) - lo[c]) * r[c];
-        float dz = dy[i0 + c];
-        if (silu) {
-          const float z = xhat * gamma[c] + beta[c];
-          const float s = fast_sigmoid(z);
-          dz *= s * (1.0f + z * (1.0f - s));
-        }
-        dx[i0 + c] = dz;
-        row_dz[c] = dz;
-        row_dzx[c] = dz * xhat;
-      }
-      for (int c = 0; c < channels; c++) {
-        sdz[c] += row_dz[c];
-        sdx[c] += row_dzx[c];
-      }
-    }
-    std::vector<float> mean_g(channels), mean_gx(channels);
-    const double count = static_cast<double>(pixels) * per_group;
-    for (int c0 = 0; c0 < channels; c0 += per_group) {
-      double g = 0, gx = 0;
-      for (int c = c0; c < c0 + per_group; c++) {
-        g += gamma[c] * sdz[c];
-        gx += gamma[c] * sdx[c];
-      }
-      for (int c = c0; c < c0 + per_group; c++) {
-        mean_g[c] = static_cast<float>(g / count);
-        mean_gx[c] = static_cast<float>(gx / count);
-      }
-    }
-    for (int64_t p = 0; p < pixels; p++) {
-      const int64_t i0 = base + p * channels;
-      for (int c = 0; c < channels; c++) {
-        const float xhat = ((x[i0 + c] - hi[c]) - lo[c]) * r[c];
-        dx[i0 + c] = r[c] * (dx[i0 + c] * gamma[c] - mean_g[c] - xhat * mean_gx[c]);
-      }
-    }
+  const GroupNormGradArgs args{x, gamma, beta, dy, dx, pixels, channels, groups, epsilon, silu};
+  GroupNormGradSample fn = group_norm_grad_sample_scalar;
+#if PROJ_X86
+  if (current_isa() == Isa::kAvx512) fn = group_norm_grad_sample_avx512;
+  if (current_isa() == Isa::kAvx2) fn = group_norm_grad_sample_avx2;
+#endif
+  const size_t per_sample = static_cast<size_t>(channels);
+  std::vector<double> sums(static_cast<size_t>(samples) * per_sample * 2);
+  double* sum_dz = sums.data();
+  double* sum_dz_xhat = sums.data() + static_cast<size_t>(samples) * per_sample;
+  ThreadPool& pool = ThreadPool::instance();
+  const bool parallel = samples * pixels * channels >= kParallelElements;
+  const int threads = parallel ? pool.threads() : 1;
+  // per thread: s, s2 (double) and 6 float rows
+  std::vector<double> stats(static_cast<size_t>(threads) * per_sample * 2);
+  std::vector<float> work(static_cast<size_t>(threads) * per_sample * 6);
+  auto sample = [&](int n, int t) {
+    fn(args, n, sum_dz + n * per_sample, sum_dz_xhat + n * per_sample, stats.data() + t * per_sample * 2,
+       stats.data() + t * per_sample * 2 + per_sample, work.data() + t * per_sample * 6);
   };
-  if (samples * pixels * channels >= kParallelElements) {
-    ThreadPool::instance().run(samples, sample);
+  if (parallel) {
+    pool.run(samples, sample);
   } else {
     for (int n = 0; n < samples; n++) sample(n, 0);
   }

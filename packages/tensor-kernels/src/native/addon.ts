@@ -40,6 +40,7 @@ interface RawAddon {
   groupNorm(...args: number[] | [ArrayBuffer, ...number[]]): void;
   groupNormGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
   exp(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  columnSums(...args: number[] | [ArrayBuffer, ...number[]]): void;
   softmax(...args: number[] | [ArrayBuffer, ...number[]]): void;
   activationGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
   adamw(...args: number[] | [ArrayBuffer, ...number[]]): void;
@@ -453,6 +454,19 @@ export function nativeExp(memory: ArrayBuffer, o: { x: number; y: number; size: 
   const x = assertSpan(kernel, "x", memory, o.x, size);
   const y = assertSpan(kernel, "y", memory, o.y, size);
   requireAddon().exp(memory, x, y, size);
+}
+
+/** out [cols] = the sums of the columns of x [rows, cols] (a sum over leading axes), float32 in a fixed order. */
+export function nativeColumnSums(memory: ArrayBuffer, o: { x: number; out: number; rows: number; cols: number }): void {
+  const kernel = "native columnSums";
+  assertMemory(kernel, memory);
+  const rows = assertCount(kernel, "rows", o.rows);
+  const cols = assertCount(kernel, "cols", o.cols);
+  if (rows * cols > 2 ** 53) throw new RangeError(`${kernel}: rows × cols is too large`);
+  const x = assertSpan(kernel, "x", memory, o.x, rows * cols);
+  const out = assertSpan(kernel, "out", memory, o.out, cols);
+  if (cols > 0 && rows > 0 && out < x + rows * cols * 4 && x < out + cols * 4) throw new RangeError(`${kernel}: out must not overlap x`);
+  requireCall("columnSums").columnSums(memory, x, out, rows, cols);
 }
 
 /**

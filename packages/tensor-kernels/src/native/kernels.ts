@@ -9,7 +9,9 @@
  *   Conv2DBackpropFilter             other bias shapes: wasm's kernel)
  *   Exp                              vectorised polynomial (wasm's is a scalar loop; attention's gradient uses it)
  *   Softmax                          rows of the last axis (another axis: wasm's kernel)
- *   SplitV                           contiguous runs copied on the heap (4-byte dtypes; tiny runs: wasm's kernel)
+ *   SplitV                           contiguous runs copied on the heap (4-byte dtypes)
+ *   Sum                              over leading axes (bias gradients) as column sums (other axes: wasm's kernel)
+ *   Identity                         shares the input's data (wasm's kernel copies it)
  *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjLayerNorm, ProjGroupNorm(Grad)    our fused ops
  *   ProjActivationGrad               dy ⊙ act'(x) for linear's gradient (gelu, quickGelu, silu)
  *   ProjAttentionGrad, ProjMaskedAttentionGrad    attention's fused backward (dq, dk, dv; P recomputed)
@@ -31,6 +33,8 @@ import {
   FusedConv2D,
   Softmax,
   SplitV,
+  Sum,
+  Identity,
   getKernel,
   util,
 } from "@tensorflow/tfjs-core";
@@ -42,6 +46,7 @@ import type {
   FusedConv2DAttrs,
   SoftmaxAttrs,
   SplitVAttrs,
+  SumAttrs,
   KernelBackend,
   KernelConfig,
   KernelFunc,
@@ -60,6 +65,7 @@ import {
   nativeActivationGrad,
   nativeAttention,
   nativeAttentionGrad,
+  nativeColumnSums,
   nativeConv2d,
   nativeExp,
   nativeGemm,
@@ -78,6 +84,7 @@ export const NATIVE_BACKEND = "native";
 interface NativeHost extends WasmBackend {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  incRef(dataId: object): void;
 }
 
 const host = (backend: unknown) => backend as NativeHost;
@@ -548,14 +555,14 @@ const activationGrad: KernelFunc = ({ inputs, backend, attrs }) => {
 
 // ---- split --------------------------------------------------------------------------------------------------
 
-/** Below this many elements per copied run, one JS call per run costs more than wasm's element loop. */
-const MIN_SPLIT_RUN = 16;
+/** Runs shorter than this are copied element by element (one copyWithin call per run costs ~0.5 µs). */
+const COPY_WITHIN_RUN = 256;
 
 /**
  * SplitV as one heap copy per (outer index, output): a split along `axis` of [outer, axis, inner] is, for each outer
  * index, consecutive runs of size·inner elements. wasm's kernel slices element by element (≈ 0.6 ms for attention's
- * q/k/v split of [1, 50, 2304], 5% of a ViT-B/32 forward); this is a few µs. float32 and int32 only (other dtypes
- * and very short runs: wasm's kernel).
+ * q/k/v split of [1, 50, 2304], 5% of a ViT-B/32 forward; 40 ms per U-Net training step in concat's gradients);
+ * this is a few µs, resp. ~1 ns per element. float32 and int32 only (other dtypes: wasm's kernel).
  */
 const splitV: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x } = inputs as { x: TensorInfo };
@@ -567,8 +574,7 @@ const splitV: KernelFunc = ({ inputs, backend, attrs }) => {
   const outer = util.sizeFromShape(x.shape.slice(0, $axis));
   const inner = util.sizeFromShape(x.shape.slice($axis + 1));
   const row = x.shape[$axis]! * inner;
-  const shortest = Math.min(...sizes.filter((size) => size > 0).map((size) => size * inner));
-  if ((x.dtype !== "float32" && x.dtype !== "int32") || (outer > 1 && shortest < MIN_SPLIT_RUN)) return fallback();
+  if (x.dtype !== "float32" && x.dtype !== "int32") return fallback();
   makeResident(native, x);
   const outs = sizes.map((size) => native.makeOutput(x.shape.map((d, i) => (i === $axis ? size : d)), x.dtype));
   const words = new Int32Array(heap(native)); // after the last allocation; 4-byte words whatever the dtype
@@ -578,10 +584,47 @@ const splitV: KernelFunc = ({ inputs, backend, attrs }) => {
     const run = size * inner;
     if (run === 0 || outer === 0) return;
     const target = at(native, outs[i]!) / 4;
-    for (let r = 0, from = source + offset; r < outer; r++, from += row) words.copyWithin(target + r * run, from, from + run);
+    if (run >= COPY_WITHIN_RUN) {
+      for (let r = 0, from = source + offset; r < outer; r++, from += row) words.copyWithin(target + r * run, from, from + run);
+    } else {
+      for (let r = 0, from = source + offset, to = target; r < outer; r++, from += row) {
+        for (let j = 0; j < run; j++) words[to++] = words[from + j]!;
+      }
+    }
     offset += run;
   });
   return outs;
+};
+
+// ---- sum, identity -------------------------------------------------------------------------------------------
+
+/**
+ * Sum over leading axes ([0, k) of the rank) of float32 as column sums of [outer, inner] (bias gradients: wasm's
+ * kernel transposes the reduced axes innermost first, a full copy); any other reduction goes to wasm's kernel.
+ */
+const sum: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x } = inputs as { x: TensorInfo };
+  const { axis, keepDims } = attrs as unknown as SumAttrs;
+  const native = host(backend);
+  const axes = util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+  const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
+  if (x.dtype !== "float32" || !leading || !nativeHas("columnSums")) return runWasm(Sum, native, { x }, attrs ?? {});
+  const rows = util.sizeFromShape(x.shape.slice(0, axes.length));
+  const kept = x.shape.slice(axes.length);
+  makeResident(native, x);
+  const out = native.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, "float32");
+  const cols = util.sizeFromShape(kept);
+  if (cols > 0) nativeColumnSums(heap(native), { x: at(native, x), out: at(native, out), rows, cols });
+  return out;
+};
+
+/** The input's data under a new reference (as the cpu backend and wasm's Reshape do), not a copy. */
+const identity: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x } = inputs as { x: TensorInfo };
+  const native = host(backend);
+  if (x.dtype === "string") return runWasm(Identity, native, { x }, attrs ?? {});
+  native.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 };
 
 /** The kernels the native backend runs in the addon (every other kernel is wasm's, registered for `native`). */
@@ -595,6 +638,8 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(Exp, exp),
   nativeConfig(Softmax, softmax),
   nativeConfig(SplitV, splitV),
+  nativeConfig(Sum, sum),
+  nativeConfig(Identity, identity),
   nativeConfig(Linear, linear),
   nativeConfig(LinearNoBias, linear),
   nativeConfig(Attention, attention),

@@ -220,7 +220,8 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
     [[4, 6, 35], [10, 0, 25], 2], // an empty part
     [[3, 12, 5, 4], [2, 7, 3], 1], // runs of size·inner elements
     [[12, 40], [5, 7], 0], // outer 1: one run per part
-    [[9, 8, 3], [2, 6], 1], // runs shorter than 16: wasm's kernel
+    [[9, 8, 3], [2, 6], 1], // short runs: copied element by element
+    [[2, 8, 8, 96], [64, 32], 3], // concat's gradient in the U-Net
   ] as const)("SplitV of %j into %j along axis %i equals cpu exactly", async (shape, splits, axis) => {
     const before = tf.memory().numTensors;
     const sizes = typeof splits === "number" ? splits : [...splits];
@@ -232,6 +233,32 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
     expect((await q!.data())[0]).toBe(16);
     tf.dispose([ints, p!, q!]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it.each([
+    [[32, 8, 8, 16], [0, 1, 2], false], // a conv bias gradient
+    [[700, 19], [0], true],
+    [[3, 300, 5], [1, 0], false], // axes in any order
+    [[4, 6], [1], false], // not leading: wasm's kernel
+    [[5, 7], [0, 1], false], // everything: wasm's kernel
+    [[0, 7], [0], false], // no rows: zeros
+  ] as const)("Sum of %j over axes %j (keepDims %s) matches cpu within 1e-5", async (shape, axes, keepDims) => {
+    const before = tf.memory().numTensors;
+    const [error] = await nativeVsCpu(() => tf.tidy(() => tf.sum(randomTensor([...shape], 8), [...axes], keepDims)));
+    expect(error).toBeLessThanOrEqual(1e-5);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("Identity shares the data: disposing either side leaves the other intact, and no heap buffer leaks", async () => {
+    const ids = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+    const [buffers, heapIds] = [tf.memory().numDataBuffers, ids()];
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.engine().runKernel("Identity", { x }) as tf.Tensor;
+    expect([tf.memory().numDataBuffers, ids()]).toEqual([buffers + 1, heapIds + 1]); // one buffer, two tensors
+    x.dispose();
+    expect(Array.from(await y.data())).toEqual([1, 2, 3]);
+    y.dispose();
+    expect([tf.memory().numDataBuffers, ids()]).toEqual([buffers, heapIds]);
   });
 
   it("BatchMatMul on int32 goes to wasm's kernel (which refuses it, as on the wasm backend)", () => {
