@@ -15,7 +15,11 @@
  *
  * Section `models` (rows `vit`, `text`): random-weight CLIP ViT-B/32 image and text encoders built from our ops
  * (bench/encoders.ts), images/s and texts/s at batch 1 and 8 (`--batches`) on native 1 thread, native 2 threads and
- * wasm, interleaved, beside onnxruntime-node's figures from /work/shared/peers.md (another machine: compare ratios).
+ * wasm, and on the peer, onnxruntime-node (CPU EP, graph optimisation all, 1 and 2 intra-op threads), measured in the
+ * same run: bench/onnx-encoders.ts writes the same weights and op sequence as an in-memory ONNX model. All are
+ * interleaved per sample and their features checked against each other (≤ 1e-3) first. Without onnxruntime-node
+ * (it failed to load) the section still runs and the footnote says why. `--profile` also prints the op types of
+ * onnxruntime's optimised graph.
  *
  * Section `grads` (rows `attention-grad`, `linear-grad`, native only): the gradient through the fused native
  * kernels (ProjAttentionGrad, ProjActivationGrad) against the same gradient with those kernels unregistered (the
@@ -30,7 +34,11 @@
  * width 512, 8 heads) and the unCLIP decoder (32×32 and 64×64 feature maps, 128–256 channels).
  * The webgpu backend here is SwiftShader (a CPU emulation): its timings check that the kernels run, not speed.
  */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type * as Ort from "onnxruntime-node";
 import * as tf from "@tensorflow/tfjs";
 import { registerWasmGapKernels } from "../src/register.js";
 import * as kernels from "../src/index.js";
@@ -38,7 +46,8 @@ import { initBackends, randomTensor, relativeError, relativeErrorOf } from "../s
 import { measureFmaPeak, nativeAvailable, nativeIsa, nativeThreads, nativeUnavailableReason, setNativeThreads } from "../src/native/index.js";
 import { AttentionGrad, MaskedAttentionGrad } from "../src/ops/attention-grad.js";
 import { ActivationGrad } from "../src/ops/linear-grad.js";
-import { makeEncoder } from "./encoders.js";
+import { makeEncoder, type Encoder } from "./encoders.js";
+import { encoderModel, ONNX_INPUT, ONNX_OUTPUT, opTypeCounts } from "./onnx-encoders.js";
 
 const { values } = parseArgs({
   options: {
@@ -330,31 +339,83 @@ async function trainSection(): Promise<void> {
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
-/**
- * onnxruntime-node 1.30 (CPU EP, graph optimisation all) on CLIP ViT-B/32 with random weights, from
- * /work/shared/peers.md (measured 2026-11-25 on 2-vCPU AMD Zen 5 VMs WITH AVX-512, median of ≥ 5 runs): per sample/s.
- */
-const ONNXRUNTIME_PEERS = {
-  vit: { 1: { 1: 18.7, 8: 26.1 }, 2: { 1: 30.0, 8: 46.1 } },
-  text: { 1: { 8: 38.3 }, 2: { 8: 61.2 } },
-} as const;
+/** onnxruntime-node's session settings in the models section (intraOpNumThreads is set per session: 1 and 2). */
+const ORT_SESSION_OPTIONS: Ort.InferenceSession.SessionOptions = {
+  executionProviders: ["cpu"],
+  interOpNumThreads: 1,
+  graphOptimizationLevel: "all",
+  executionMode: "sequential",
+};
+const ORT_THREADS = [1, 2] as const;
 
-/** images/s and texts/s of the random-weight encoders: native 1T, native 2T, wasm, interleaved per sample. */
+/** onnxruntime-node, loaded on demand: the section runs without it (a missing or broken install) and says why. */
+async function loadOnnxruntime(): Promise<{ ort: typeof Ort } | { reason: string }> {
+  try {
+    return { ort: await import("onnxruntime-node") };
+  } catch (error) {
+    return { reason: `onnxruntime-node failed to load (${String((error as Error).message ?? error).split("\n")[0]})` };
+  }
+}
+
+/**
+ * onnxruntime's graph after its optimisations (graph optimisation all) for one encoder: ops by count. onnxruntime
+ * writes it only to a file, so it goes to a temporary folder that is removed afterwards.
+ */
+async function optimizedOpCounts(ort: typeof Ort, model: Uint8Array): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), "proj-ort-"));
+  try {
+    const path = join(folder, "optimized.onnx");
+    const session = await ort.InferenceSession.create(model, { ...ORT_SESSION_OPTIONS, intraOpNumThreads: 1, optimizedModelFilePath: path, logSeverityLevel: 3 });
+    await session.release();
+    return [...opTypeCounts(await readFile(path))].sort((a, b) => b[1] - a[1]).map(([op, count]) => `${op} ${count}`).join(", ");
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+/**
+ * images/s and texts/s of the random-weight encoders on native 1T, native 2T and wasm, and of onnxruntime-node with
+ * 1 and 2 intra-op threads running the same weights (as an ONNX model from bench/onnx-encoders.ts), all interleaved
+ * per sample.
+ */
 async function modelsSection(): Promise<void> {
   const configs = [
     ...(wanted.includes("native") && nativeAvailable ? [{ label: "native 1T", backend: "native", threads: 1 }, { label: "native 2T", backend: "native", threads: 2 }] : []),
     ...(wanted.includes("wasm") ? [{ label: "wasm", backend: "wasm", threads: 0 }] : []),
   ];
+  const loaded = await loadOnnxruntime();
+  const ort = "ort" in loaded ? loaded.ort : undefined;
+  const ortNotes = "reason" in loaded ? [loaded.reason] : [];
+  const ortLabels = ort !== undefined ? ORT_THREADS.map((t) => `onnxruntime ${t}T`) : [];
+  const columns = [...configs.map((c) => c.label), ...ortLabels];
   const batches = values.batches!.split(",").map(Number);
   const n = quick ? Math.min(runs, 3) : runs;
   const defaultThreads = nativeAvailable ? nativeThreads() : 1;
-  const table: string[][] = [["encoder", "batch", ...configs.map((c) => c.label), "native 1T / wasm", "native 2T / wasm", "onnxruntime 1T / 2T (peers.md)", "native 1T GFLOP/s"]];
+  const table: string[][] = [["encoder", "batch", ...columns, "native 1T / wasm", "native 2T / wasm", "native 1T / ort 1T", "native 2T / ort 2T", "native 1T GFLOP/s", "ort 1T GFLOP/s"]];
+  let worstOrtError = 0;
+  let ortMeasured = false;
   for (const kind of ["vit", "text"] as const) {
     if (!wantRow(kind)) continue;
-    const encoders = new Map<string, ReturnType<typeof makeEncoder>>();
+    const encoders = new Map<string, Encoder>();
     for (const backend of new Set(configs.map((c) => c.backend))) {
       await tf.setBackend(backend);
       encoders.set(backend, makeEncoder(kind === "vit" ? "image" : "text"));
+    }
+    const [reference, referenceEncoder] = [...encoders][0] ?? [];
+    // onnxruntime: the reference encoder's weights, read back, as an ONNX model; one session per thread count.
+    const sessions = new Map<string, Ort.InferenceSession>();
+    if (ort !== undefined && referenceEncoder !== undefined) {
+      let model: Uint8Array | undefined;
+      try {
+        model = encoderModel(referenceEncoder);
+        for (const threads of ORT_THREADS) sessions.set(`onnxruntime ${threads}T`, await ort.InferenceSession.create(model, { ...ORT_SESSION_OPTIONS, intraOpNumThreads: threads }));
+        ortMeasured = true;
+      } catch (error) {
+        for (const session of sessions.values()) await session.release();
+        sessions.clear();
+        ortNotes.push(`the ${kind} model failed on onnxruntime-node (${String((error as Error).message ?? error).split("\n")[0]})`);
+      }
+      if (values.profile && model !== undefined && sessions.size > 0) console.log(`${kind} on onnxruntime, ops after its graph optimisations: ${await optimizedOpCounts(ort, model)}`);
     }
     for (const batch of batches) {
       const inputs = new Map<string, tf.Tensor>();
@@ -362,47 +423,68 @@ async function modelsSection(): Promise<void> {
         await tf.setBackend(backend);
         inputs.set(backend, encoders.get(backend)!.input(batch));
       }
-      // Check first: every backend's features against the first one's (same weights and inputs).
-      const outputs: Float32Array[] = [];
-      for (const backend of encoders.keys()) {
+      const referenceInput = inputs.get(reference!);
+      const feeds =
+        ort !== undefined && referenceInput !== undefined
+          ? { [ONNX_INPUT[referenceEncoder!.kind]]: new ort.Tensor(kind === "vit" ? "float32" : "int32", (await referenceInput.data()) as Float32Array | Int32Array, referenceInput.shape) }
+          : {};
+      // Check first: every backend's and session's features against the reference backend's (same weights and inputs).
+      const outputs = new Map<string, Float32Array>();
+      for (const [backend, encoder] of encoders) {
         await tf.setBackend(backend);
-        const y = encoders.get(backend)!.forward(inputs.get(backend)!);
-        outputs.push((await y.data()) as Float32Array);
+        const y = encoder.forward(inputs.get(backend)!);
+        outputs.set(backend, (await y.data()) as Float32Array);
         y.dispose();
       }
-      for (const out of outputs.slice(1)) {
-        const error = relativeErrorOf(out, outputs[0]!);
-        if (!(error <= 1e-3)) throw new Error(`${kind} batch ${batch}: backends disagree (relative error ${error})`);
+      for (const [label, session] of sessions) outputs.set(label, (await session.run(feeds))[ONNX_OUTPUT]!.data as Float32Array);
+      for (const [label, out] of [...outputs].slice(1)) {
+        const error = relativeErrorOf(out, outputs.get(reference!)!);
+        if (!(error <= 1e-3)) throw new Error(`${kind} batch ${batch}: ${label} disagrees with ${reference} (relative error ${error})`);
+        if (sessions.has(label)) worstOrtError = Math.max(worstOrtError, error);
       }
-      const samples: number[][] = configs.map(() => []);
+      const timed = [
+        ...configs.map((c) => ({
+          label: c.label,
+          enter: async () => {
+            await tf.setBackend(c.backend);
+            if (c.threads > 0) setNativeThreads(c.threads);
+          },
+          run: async () => {
+            const y = encoders.get(c.backend)!.forward(inputs.get(c.backend)!);
+            y.dataSync();
+            y.dispose();
+          },
+        })),
+        ...[...sessions].map(([label, session]) => ({ label, enter: async () => {}, run: async () => void (await session.run(feeds)) })),
+      ];
+      const samples: number[][] = timed.map(() => []);
       for (let i = 0; i < n + 2; i++) {
-        for (const [j, c] of configs.entries()) {
-          await tf.setBackend(c.backend);
-          if (c.threads > 0) setNativeThreads(c.threads);
+        for (const [j, t] of timed.entries()) {
+          await t.enter();
           const t0 = performance.now();
-          const y = encoders.get(c.backend)!.forward(inputs.get(c.backend)!);
-          y.dataSync();
+          await t.run();
           const dt = performance.now() - t0;
-          y.dispose();
           if (i >= 2) samples[j]!.push(dt);
         }
       }
       tf.dispose([...inputs.values()]);
-      const perSecond = samples.map((xs) => (1000 * batch) / median(xs));
-      const at = (label: string) => perSecond[configs.findIndex((c) => c.label === label)];
-      const two = at("native 2T"), wasm = at("wasm"), one = at("native 1T");
-      const peers = ONNXRUNTIME_PEERS[kind];
-      const peer = (threads: 1 | 2) => (peers[threads] as Record<number, number>)[batch];
-      const flops = encoders.values().next().value!.flopsPerSample;
+      const perSecond = new Map(timed.map((t, j) => [t.label, (1000 * batch) / median(samples[j]!)]));
+      const one = perSecond.get("native 1T"), two = perSecond.get("native 2T"), wasm = perSecond.get("wasm");
+      const ortOne = perSecond.get("onnxruntime 1T"), ortTwo = perSecond.get("onnxruntime 2T");
+      const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? `${(a / b).toFixed(2)}×` : "—");
+      const gflops = (rate: number | undefined) => (rate !== undefined ? ((rate * referenceEncoder!.flopsPerSample) / 1e9).toFixed(1) : "—");
       table.push([
         kind === "vit" ? "ViT-B/32 image encoder (images/s)" : "text encoder, 77 tokens causal (texts/s)",
         String(batch),
-        ...perSecond.map((r) => r.toFixed(2)),
-        ...[one, two].map((r) => (r !== undefined && wasm !== undefined ? `${(r / wasm).toFixed(2)}×` : "—")),
-        peer(1) !== undefined ? `${peer(1)} / ${peer(2)}` : "—",
-        one !== undefined ? ((one * flops) / 1e9).toFixed(1) : "—",
+        ...columns.map((label) => perSecond.get(label)?.toFixed(2) ?? "—"),
+        ratio(one, wasm),
+        ratio(two, wasm),
+        ratio(one, ortOne),
+        ratio(two, ortTwo),
+        gflops(one),
+        gflops(ortOne),
       ]);
-      console.error(`  ${kind} batch ${batch}: ${perSecond.map((r) => r.toFixed(2)).join(" / ")} per s`);
+      console.error(`  ${kind} batch ${batch}: ${[...perSecond].map(([label, r]) => `${label} ${r.toFixed(2)}`).join(" / ")} per s`);
     }
     if (values.profile && encoders.has("native")) {
       // Where batch 1 spends its time on native, 1 thread: tf.profile over 3 forwards, kernels by total time.
@@ -425,12 +507,21 @@ async function modelsSection(): Promise<void> {
       for (const [key, ms] of top) console.log(`  ${ms.toFixed(2).padStart(7)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%  ${key}`);
       input.dispose();
     }
+    for (const session of sessions.values()) await session.release();
     for (const e of encoders.values()) e.dispose();
   }
   if (nativeAvailable) setNativeThreads(defaultThreads);
   printTable(table);
+  const ortLines = [
+    ...(ortMeasured
+      ? [`onnxruntime-node ${ort?.env.versions.node} (CPU EP, graph optimisation all, sequential, 1 inter-op thread, 1 / 2 intra-op threads) runs the same weights as an ONNX opset-17 model that bench/onnx-encoders.ts writes in memory, in this process, interleaved with the tfjs backends; its features differ from ${configs[0]?.backend}'s by ≤ ${worstOrtError.toExponential(1)} (relative).`]
+      : []),
+    ...(ortNotes.length > 0 ? [`onnxruntime-node not measured: ${ortNotes.join("; ")}.`] : []),
+  ];
   console.log(`
-models: CLIP ViT-B/32-shaped encoders with random weights from our ops (bench/encoders.ts), samples/s = batch / median ms of ${n} interleaved runs after 2 warm-ups, read-back included; outputs of all backends checked to agree (≤ 1e-3) first. onnxruntime-node figures: /work/shared/peers.md (another 2-vCPU machine, with AVX-512; not measured here).\n`);
+models: CLIP ViT-B/32-shaped encoders with random weights from our ops (bench/encoders.ts), samples/s = batch / median ms of ${n} interleaved runs after 2 warm-ups, read-back included; outputs of all backends checked to agree (≤ 1e-3) first.
+${ortLines.join("\n")}
+For context only, /work/shared/peers.md's onnxruntime-node 1.30 figures from other 2-vCPU VMs with AVX-512 (1T / 2T): ViT 18.7 / 30.0 images/s at batch 1 and 26.1 / 46.1 at batch 8, text 38.3 / 61.2 texts/s at batch 8.\n`);
 }
 
 /** Gradient timings with the fused native gradient kernels and with them unregistered (the composition). */

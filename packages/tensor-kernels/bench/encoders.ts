@@ -1,7 +1,8 @@
 /**
  * CLIP-shaped encoders with random weights, built from this package's ops only (the bench cannot import
  * @proj/clip, which sits above it): the same op sequence as clip's vision-transformer.ts / residual-attention-block.ts,
- * so their images/s and texts/s are comparable with the peer figures for CLIP ViT-B/32 (/work/shared/peers.md).
+ * so their images/s and texts/s are comparable with CLIP ViT-B/32 elsewhere. bench/onnx-encoders.ts writes the same
+ * weights (`Encoder.weights`) and op sequence as an ONNX model, so that the bench times onnxruntime-node on them.
  *
  *   image  pixels [B, 224, 224, 3] → patches [B·49, 3072] (reshape + one rank-4 transpose) → linear 3072→768 (no
  *          bias; conv1) → [class token; patches] + positional embedding → ln_pre → 12 pre-LN residual blocks
@@ -27,12 +28,13 @@ export interface EncoderConfig {
 
 export const VIT_B_32_IMAGE: EncoderConfig = { width: 768, layers: 12, heads: 12, tokens: 50, causal: false, outputDim: 512 };
 export const VIT_B_32_TEXT: EncoderConfig = { width: 512, layers: 12, heads: 8, tokens: 77, causal: true, outputDim: 512 };
-const PATCH = 32;
-const GRID = 7;
-const VOCAB = 49408;
+export const PATCH = 32;
+export const GRID = 7;
+export const VOCAB = 49408;
 
-interface Block {
-  ln1: [tf.Tensor, tf.Tensor];
+/** One residual block's parameters: [weight, bias] pairs, weights stored [in, out]. */
+export interface BlockWeights {
+  ln1: [tf.Tensor, tf.Tensor]; // gain [D], bias [D]
   inProj: [tf.Tensor, tf.Tensor]; // [D, 3D], [3D]
   outProj: [tf.Tensor, tf.Tensor]; // [D, D], [D]
   ln2: [tf.Tensor, tf.Tensor];
@@ -40,8 +42,22 @@ interface Block {
   proj: [tf.Tensor, tf.Tensor]; // [4D, D], [D]
 }
 
+/** Every parameter of an encoder (the text encoder also draws classEmbedding and preNorm, and ignores them). */
+export interface EncoderWeights {
+  blocks: BlockWeights[];
+  position: tf.Tensor; // [T, D]
+  finalNorm: [tf.Tensor, tf.Tensor]; // ln_post (image) | ln_final (text)
+  projection: tf.Tensor; // [D, outputDim]
+  embed: tf.Tensor; // conv1 as [3072, D] (image) | token embedding [VOCAB, D] (text)
+  classEmbedding: tf.Tensor; // [D]
+  preNorm: [tf.Tensor, tf.Tensor]; // ln_pre
+}
+
 export interface Encoder {
+  kind: "image" | "text";
   config: EncoderConfig;
+  /** The parameters, on the backend the encoder was made on (bench/onnx-encoders.ts reads them). */
+  weights: EncoderWeights;
   /** Images [B, 224, 224, 3] or token ids [B, 77] (int32) → features [B, outputDim]. */
   forward(input: tf.Tensor): tf.Tensor;
   /** A random input of batch `batch`. */
@@ -59,7 +75,7 @@ export function makeEncoder(kind: "image" | "text"): Encoder {
   const weight = (rows: number, cols: number) => randomTensor([rows, cols], seed++, 1 / Math.sqrt(rows));
   const vector = (n: number, offset = 0) => randomTensor([n], seed++, 0.02, offset);
   const norm = (): [tf.Tensor, tf.Tensor] => [vector(d, 1), vector(d)];
-  const blocks: Block[] = Array.from({ length: layers }, () => ({
+  const blocks: BlockWeights[] = Array.from({ length: layers }, () => ({
     ln1: norm(),
     inProj: [weight(d, 3 * d), vector(3 * d)],
     outProj: [weight(d, d), vector(d)],
@@ -75,7 +91,7 @@ export function makeEncoder(kind: "image" | "text"): Encoder {
   const preNorm = norm();
 
   const ln = (x: tf.Tensor, [g, b]: [tf.Tensor, tf.Tensor]) => layerNorm(x, g, b, { epsilon: 1e-5 });
-  const block = (x: tf.Tensor, w: Block, batch: number): tf.Tensor => {
+  const block = (x: tf.Tensor, w: BlockWeights, batch: number): tf.Tensor => {
     const qkv = linear(ln(x, w.ln1), w.inProj[0], w.inProj[1]); // [B, T, 3D]
     const toHeads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [batch, tokens, heads, d / heads]), [0, 2, 1, 3]); // [B, H, T, Dh]
     const [q, k, v] = tf.split(qkv, 3, 2).map(toHeads) as [tf.Tensor, tf.Tensor, tf.Tensor];
@@ -114,7 +130,9 @@ export function makeEncoder(kind: "image" | "text"): Encoder {
   const attentionFlops = layers * 4 * tokens * tokens * d;
   const embedFlops = kind === "image" ? 2 * GRID * GRID * PATCH * PATCH * 3 * d : 0;
   return {
+    kind,
     config,
+    weights: { blocks, position, finalNorm, projection, embed, classEmbedding, preNorm },
     forward,
     input,
     flopsPerSample: linearFlops + attentionFlops + embedFlops + 2 * d * outputDim,
