@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/attention.cc",
         "src/conv2d.cc",
+        "src/conv-indirect.cc",
         "src/elementwise.cc",
         "src/gemm.cc",
         "src/isa.cc",

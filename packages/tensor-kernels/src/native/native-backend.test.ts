@@ -290,9 +290,17 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
     ["patch embed 4×4 s4", [2, 16, 16, 3], [4, 4, 3, 32], 4, "valid", 1],
     ["pad 1", [1, 9, 9, 2], [3, 3, 2, 3], 1, 1, 1],
     ["dilation 2 (forward only)", [1, 12, 11, 3], [3, 3, 3, 4], 1, "same", 2],
+    // the indirect kernels: pixel blocks (> 4096 output pixels), an edge panel (Cout 40), channel tiles that do not
+    // divide Cin (13), a filter of more than 49 taps, a 1-channel input
+    ["3×3 same s1, 4608 pixels, Cin 13, Cout 40", [2, 48, 48, 13], [3, 3, 13, 40], 1, "same", 1],
+    ["8×8 same s1 (64 taps)", [1, 10, 9, 5], [8, 8, 5, 7], 1, "same", 1],
+    ["3×3 same s1, Cin 1", [2, 7, 6, 1], [3, 3, 1, 33], 1, "same", 1],
   ];
 
-  it.each(convCases)("Conv2D and both gradients: %s", async (_name, xShape, fShape, strides, pad, dilation) => {
+  const convIsas = isas.length > 0 ? isas : ["scalar" as const];
+  it.each(convIsas.flatMap((isa) => convCases.map((c) => [isa, ...c] as const)))("Conv2D and both gradients (%s): %s", async (isa, _name, xShape, fShape, strides, pad, dilation) => {
+    const bestIsa = nativeIsa().current;
+    if (nativeAvailable) expect(setNativeIsa(isa)).toBe(true);
     const before = tf.memory().numTensors;
     const errors = await nativeVsCpu(() =>
       tf.tidy(() => {
@@ -305,8 +313,30 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
         return [y, dx!, dw!];
       }),
     );
+    if (nativeAvailable) setNativeIsa(bestIsa);
     for (const error of errors) expect(error).toBeLessThanOrEqual(1e-4);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("Conv2D and both gradients give bit-identical results on 1 and 2 threads", async () => {
+    const run = async (threads: number) => {
+      setNativeThreads(threads);
+      const out = tf.tidy(() => {
+        const x = randomTensor([4, 40, 40, 16], 21) as tf.Tensor4D;
+        const w = randomTensor([3, 3, 16, 24], 22) as tf.Tensor4D;
+        const probe = randomTensor([4, 40, 40, 24], 23);
+        const y = tf.conv2d(x, w, 1, "same");
+        const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, "same"), probe)))([x, w]);
+        return [y, dx!, dw!];
+      });
+      const data = await Promise.all(out.map((t) => t.data()));
+      tf.dispose(out);
+      return data;
+    };
+    const threads = nativeThreads();
+    const [one, two] = [await run(1), await run(2)];
+    setNativeThreads(threads);
+    one.forEach((values, i) => expect(Array.from(two[i]!)).toEqual(Array.from(values)));
   });
 
   it.each(["linear", "relu", "sigmoid", "leakyrelu", "prelu"] as const)("FusedConv2D with bias and %s", async (activation) => {

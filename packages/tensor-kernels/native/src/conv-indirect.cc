@@ -1,0 +1,462 @@
+// Indirect convolution (conv-indirect.h): conv2d as GEMM without im2col and without packing A. The A operand of the
+// conv's GEMM (im2col(x)) is read in place through row pointers — for output pixel r and tap t, the Cin contiguous
+// channels of x that the tap sees, or a row of zeros in the padding — so each element of x is read by the
+// micro-kernel straight from the feature map (the cost that dominated the im2col + pack version when Cout is small:
+// every element of A was written and read twice for only Cout FMAs). B (the filter, or dy) is packed into NR-wide
+// panels. Micro-kernels per ISA, MR × NR register tiles (AVX-512 12 × 32, AVX2 6 × 16, scalar 4 × 16), with every
+// tile height 1..MR so that rows split into tiles of equal height (as gemm.cc).
+//
+//   forward  y [R, Cout] = act(Σ_t Σ_ci x[row(r, t) + ci] · w[t·Cin + ci, :] + bias)        tiles: MR pixels × NR
+//   filter   dw [t·Cin + ci, :] = Σ_r x[row(r, t) + ci] · dy[r, :]                         tiles: MR channels × NR
+//
+// Threads: forward tasks are blocks of pixel tiles (every panel of each); filter tasks are (tap row, channel tile,
+// panel), each summing over all pixels in chunks, in order. Every output element is computed by one task in a fixed
+// order, so results do not depend on the thread count.
+#include "conv-indirect.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "activation.h"
+#include "elementwise.h"
+#include "isa.h"
+#include "thread-pool.h"
+
+#if PROJ_X86
+#include <immintrin.h>
+#endif
+
+namespace projnative {
+
+namespace {
+
+constexpr int kMaxMr = 12;
+constexpr int kMaxNr = 32;
+
+// forward: c [MR, NR] (+)= Σ_t Σ_ci rows[t·MR + i][ci] · b[(t·cin + ci)·NR + j]
+using ForwardKernel = void (*)(int taps, int cin, const float* const* rows, const float* b, float* c, int64_t ldc,
+                               bool accumulate);
+// filter: c [MR, NR] (+)= Σ_p a(p)[i] · b[p·NR + j] with a(p) = rows[p] (MR contiguous channels)
+using FilterKernel = void (*)(int64_t pixels, const float* const* rows, const float* b, float* c, int64_t ldc,
+                              bool accumulate);
+
+// ---- scalar -------------------------------------------------------------------------------------------------
+
+template <int MR>
+void forward_scalar(int taps, int cin, const float* const* rows, const float* b, float* c, int64_t ldc,
+                    bool accumulate) {
+  constexpr int NR = 16;
+  float acc[MR][NR] = {};
+  for (int t = 0; t < taps; t++, rows += MR) {
+    for (int ci = 0; ci < cin; ci++, b += NR) {
+      for (int i = 0; i < MR; i++) {
+        const float a = rows[i][ci];
+        for (int j = 0; j < NR; j++) acc[i][j] += a * b[j];
+      }
+    }
+  }
+  for (int i = 0; i < MR; i++) {
+    for (int j = 0; j < NR; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+  }
+}
+
+template <int MR>
+void filter_scalar(int64_t pixels, const float* const* rows, const float* b, float* c, int64_t ldc, bool accumulate) {
+  constexpr int NR = 16;
+  float acc[MR][NR] = {};
+  for (int64_t p = 0; p < pixels; p++, b += NR) {
+    const float* a = rows[p];
+    for (int i = 0; i < MR; i++) {
+      for (int j = 0; j < NR; j++) acc[i][j] += a[i] * b[j];
+    }
+  }
+  for (int i = 0; i < MR; i++) {
+    for (int j = 0; j < NR; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+  }
+}
+
+// ---- AVX2 ---------------------------------------------------------------------------------------------------
+
+#if PROJ_X86
+template <int MR>
+PROJ_TARGET_AVX2 void forward_avx2(int taps, int cin, const float* const* rows, const float* b, float* c,
+                                   int64_t ldc, bool accumulate) {
+  __m256 acc[MR][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int t = 0; t < taps; t++, rows += MR) {
+    const float* r[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) r[i] = rows[i];
+    for (int ci = 0; ci < cin; ci++, b += 16) {
+      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; i++) {
+        const __m256 a = _mm256_broadcast_ss(r[i] + ci);
+        acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+      }
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(row));
+      acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(row + 8));
+    }
+    _mm256_storeu_ps(row, acc[i][0]);
+    _mm256_storeu_ps(row + 8, acc[i][1]);
+  }
+}
+
+template <int MR>
+PROJ_TARGET_AVX2 void filter_avx2(int64_t pixels, const float* const* rows, const float* b, float* c, int64_t ldc,
+                                  bool accumulate) {
+  __m256 acc[MR][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < pixels; p++, b += 16) {
+    const float* a = rows[p];
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+      const __m256 ai = _mm256_broadcast_ss(a + i);
+      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(row));
+      acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(row + 8));
+    }
+    _mm256_storeu_ps(row, acc[i][0]);
+    _mm256_storeu_ps(row + 8, acc[i][1]);
+  }
+}
+
+// ---- AVX-512 ------------------------------------------------------------------------------------------------
+
+template <int MR>
+PROJ_TARGET_AVX512 void forward_avx512(int taps, int cin, const float* const* rows, const float* b, float* c,
+                                       int64_t ldc, bool accumulate) {
+  __m512 acc[MR][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int t = 0; t < taps; t++, rows += MR) {
+    const float* r[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) r[i] = rows[i];
+    for (int ci = 0; ci < cin; ci++, b += 32) {
+      const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; i++) {
+        const __m512 a = _mm512_set1_ps(r[i][ci]);
+        acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+      }
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(row));
+      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(row + 16));
+    }
+    _mm512_storeu_ps(row, acc[i][0]);
+    _mm512_storeu_ps(row + 16, acc[i][1]);
+  }
+}
+
+template <int MR>
+PROJ_TARGET_AVX512 void filter_avx512(int64_t pixels, const float* const* rows, const float* b, float* c,
+                                      int64_t ldc, bool accumulate) {
+  __m512 acc[MR][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < pixels; p++, b += 32) {
+    const float* a = rows[p];
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(row));
+      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(row + 16));
+    }
+    _mm512_storeu_ps(row, acc[i][0]);
+    _mm512_storeu_ps(row + 16, acc[i][1]);
+  }
+}
+#endif
+
+// ---- variants -----------------------------------------------------------------------------------------------
+
+struct Variant {
+  int mr, nr;
+  ForwardKernel forward[kMaxMr + 1];  // [h]: a tile of h ≤ mr rows
+  FilterKernel filter[kMaxMr + 1];
+};
+
+template <template <int> class F, template <int> class G, int... H>
+void fill(Variant& v, std::integer_sequence<int, H...>) {
+  ((v.forward[H + 1] = &F<H + 1>::run, v.filter[H + 1] = &G<H + 1>::run), ...);
+}
+
+#define PROJ_KERNEL_STRUCTS(NAME)                                                                                  \
+  template <int MR>                                                                                                \
+  struct NAME##Forward {                                                                                           \
+    static void run(int taps, int cin, const float* const* rows, const float* b, float* c, int64_t ldc, bool acc) { \
+      forward_##NAME<MR>(taps, cin, rows, b, c, ldc, acc);                                                         \
+    }                                                                                                              \
+  };                                                                                                               \
+  template <int MR>                                                                                                \
+  struct NAME##Filter {                                                                                            \
+    static void run(int64_t pixels, const float* const* rows, const float* b, float* c, int64_t ldc, bool acc) {   \
+      filter_##NAME<MR>(pixels, rows, b, c, ldc, acc);                                                             \
+    }                                                                                                              \
+  };
+
+PROJ_KERNEL_STRUCTS(scalar)
+#if PROJ_X86
+PROJ_KERNEL_STRUCTS(avx2)
+PROJ_KERNEL_STRUCTS(avx512)
+#endif
+#undef PROJ_KERNEL_STRUCTS
+
+template <template <int> class F, template <int> class G, int MR>
+Variant make_variant(int nr) {
+  Variant v{MR, nr, {}, {}};
+  fill<F, G>(v, std::make_integer_sequence<int, MR>());
+  return v;
+}
+
+const Variant& variant() {
+  static const Variant scalar = make_variant<scalarForward, scalarFilter, 4>(16);
+#if PROJ_X86
+  static const Variant avx2 = make_variant<avx2Forward, avx2Filter, 6>(16);
+  static const Variant avx512 = make_variant<avx512Forward, avx512Filter, 12>(32);
+  switch (current_isa()) {
+    case Isa::kAvx512: return avx512;
+    case Isa::kAvx2: return avx2;
+    default: break;
+  }
+#endif
+  return scalar;
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Balanced tile height: as few tiles as mr allows, rows spread evenly.
+inline int tile_height(int64_t rows, int mr) { return static_cast<int>(ceil_div(rows, ceil_div(rows, mr))); }
+
+// Per output pixel: its image's first input row (n·H), and the input row/column its tap (0, 0) reads (may be
+// outside the image). Built with counters once per call (tap_offset's integer divisions per pixel and tap cost
+// more than the pixel's FMAs in the filter gradient).
+struct PixelOrigins {
+  std::vector<int32_t> image_row, ih, iw;
+
+  explicit PixelOrigins(const ConvGeometry& g) {
+    const int64_t pixels = static_cast<int64_t>(g.batch) * g.out_height * g.out_width;
+    image_row.resize(static_cast<size_t>(pixels));
+    ih.resize(image_row.size());
+    iw.resize(image_row.size());
+    int64_t p = 0;
+    for (int n = 0; n < g.batch; n++) {
+      for (int oh = 0; oh < g.out_height; oh++) {
+        for (int ow = 0; ow < g.out_width; ow++, p++) {
+          image_row[p] = n * g.in_height;
+          ih[p] = oh * g.stride_height - g.pad_top;
+          iw[p] = ow * g.stride_width - g.pad_left;
+        }
+      }
+    }
+  }
+
+  // Where pixel p reads tap (fh, fw) of x: the offset of its Cin channels, or −1 in the padding.
+  int64_t offset(const ConvGeometry& g, int64_t p, int fh, int fw) const {
+    const int h = ih[p] + fh * g.dilation_height, w = iw[p] + fw * g.dilation_width;
+    if (h < 0 || h >= g.in_height || w < 0 || w >= g.in_width) return -1;
+    return (static_cast<int64_t>(image_row[p] + h) * g.in_width + w) * g.in_channels;
+  }
+};
+
+// b [K, N] (row-major, ld N) → panels of nr columns, each [K][nr], zero-padded.
+void pack_panels(const float* b, int64_t k, int n, int nr, float* out) {
+  const int panels = static_cast<int>(ceil_div(n, nr));
+  for (int j = 0; j < panels; j++) {
+    const int cols = std::min(nr, n - j * nr);
+    float* dst = out + static_cast<int64_t>(j) * k * nr;
+    for (int64_t p = 0; p < k; p++, dst += nr) {
+      const float* src = b + p * n + j * nr;
+      for (int q = 0; q < cols; q++) dst[q] = src[q];
+      for (int q = cols; q < nr; q++) dst[q] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+void conv2d_indirect_forward(const ConvGeometry& g, const float* x, const float* w, float* y, const float* bias,
+                             int activation, float alpha) {
+  const Variant& v = variant();
+  const int mr = v.mr, nr = v.nr;
+  const int taps = g.filter_height * g.filter_width;
+  const int cin = g.in_channels, cout = g.out_channels;
+  const int64_t k = static_cast<int64_t>(taps) * cin;
+  const int64_t pixels = static_cast<int64_t>(g.batch) * g.out_height * g.out_width;
+  if (pixels == 0 || cout == 0) return;
+  const int panels = static_cast<int>(ceil_div(cout, nr));
+  std::vector<float> packed(static_cast<size_t>(panels) * k * nr);
+  pack_panels(w, k, cout, nr, packed.data());
+  const std::vector<float> zeros(static_cast<size_t>(std::max(cin, 1)), 0.0f);
+  const int h = tile_height(std::min<int64_t>(pixels, 16 * mr), mr);  // tile height, from the first block
+  const int64_t tiles = ceil_div(pixels, h);
+  constexpr int kTilesPerTask = 8;
+  const int tasks = static_cast<int>(ceil_div(tiles, kTilesPerTask));
+  const bool epilogue = bias != nullptr || activation != kActNone;
+  const PixelOrigins origins(g);
+  auto body = [&](int task, int) {
+    const float* rows[kMaxMr * 49];  // taps ≤ 49 use the stack; larger filters a vector
+    std::vector<const float*> heap_rows;
+    const float** r = rows;
+    if (taps > 49) {
+      heap_rows.resize(static_cast<size_t>(taps) * h);
+      r = heap_rows.data();
+    }
+    alignas(64) float tile[kMaxMr * kMaxNr];
+    const int64_t t_end = std::min(tiles, static_cast<int64_t>(task + 1) * kTilesPerTask);
+    for (int64_t t = static_cast<int64_t>(task) * kTilesPerTask; t < t_end; t++) {
+      const int64_t r0 = t * h;
+      const int rows_here = static_cast<int>(std::min<int64_t>(h, pixels - r0));
+      for (int tap = 0; tap < taps; tap++) {
+        const int fh = tap / g.filter_width, fw = tap % g.filter_width;
+        for (int i = 0; i < h; i++) {
+          const int64_t at = i < rows_here ? origins.offset(g, r0 + i, fh, fw) : -1;
+          r[tap * h + i] = at < 0 ? zeros.data() : x + at;
+        }
+      }
+      for (int j = 0; j < panels; j++) {
+        const int cols = std::min(nr, cout - j * nr);
+        float* c = y + r0 * cout + j * nr;
+        const float* b = packed.data() + static_cast<int64_t>(j) * k * nr;
+        if (rows_here == h && cols == nr) {
+          v.forward[h](taps, cin, r, b, c, cout, false);
+        } else {
+          v.forward[h](taps, cin, r, b, tile, nr, false);
+          for (int i = 0; i < rows_here; i++) std::memcpy(c + i * cout, tile + i * nr, sizeof(float) * cols);
+        }
+        if (epilogue) activate_rows(c, cout, rows_here, cols, bias == nullptr ? nullptr : bias + j * nr, activation, alpha);
+      }
+    }
+  };
+  ThreadPool& pool = ThreadPool::instance();
+  if (pool.threads() > 1 && tasks > 1 && 2.0 * pixels * k * cout >= 4e6) {
+    pool.run(tasks, body);
+  } else {
+    for (int task = 0; task < tasks; task++) body(task, 0);
+  }
+}
+
+void conv2d_indirect_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw) {
+  const Variant& v = variant();
+  const int mr = v.mr, nr = v.nr;
+  const int fh_n = g.filter_height, fw_n = g.filter_width;
+  const int cin = g.in_channels, cout = g.out_channels;
+  const int64_t pixels = static_cast<int64_t>(g.batch) * g.out_height * g.out_width;
+  const int64_t k = static_cast<int64_t>(fh_n) * fw_n * cin;
+  if (k == 0 || cout == 0) return;
+  const int64_t outputs = k * cout;
+  const int panels = static_cast<int>(ceil_div(cout, nr));
+  const int h = tile_height(cin, mr);  // channel tiles of balanced height (the last may be lower)
+  const int ctiles = static_cast<int>(ceil_div(cin, h));
+  // Pixel blocks of a size that depends on the shapes only: each block sums its pixels into its own partial dw
+  // (one task per block), then the partials are added in block order, so results do not depend on the threads.
+  constexpr int64_t kChunk = 256;  // pixels whose dy panel chunks (32 KiB each) stay in L1/L2 for every tap
+  const int64_t block = std::max<int64_t>(16 * kChunk, ceil_div(pixels, 8));
+  const int blocks = static_cast<int>(std::max<int64_t>(1, ceil_div(pixels, block)));
+  ThreadPool& pool = ThreadPool::instance();
+  const size_t per_thread = static_cast<size_t>(panels) * kChunk * nr + kChunk;  // dy chunk panels + zero row
+  const bool parallel = pool.threads() > 1 && blocks > 1 && 2.0 * pixels * k * cout >= 4e6;
+  const int threads = parallel ? pool.threads() : 1;
+  float* partials = blocks > 1 ? pool.shared_scratch(static_cast<size_t>(blocks) * outputs, ThreadPool::kWork) : dw;
+  for (int t = 0; t < threads; t++) pool.scratch(t, std::max<size_t>(per_thread, static_cast<size_t>(cin)), ThreadPool::kWork);
+  const PixelOrigins origins(g);
+  auto body = [&](int b, int thread) {
+    float* out = blocks > 1 ? partials + static_cast<int64_t>(b) * outputs : dw;
+    float* scratch = pool.scratch(thread, std::max<size_t>(per_thread, static_cast<size_t>(cin)), ThreadPool::kWork);
+    float* dy_chunk = scratch;  // [panels][kChunk][nr]
+    float* zeros = scratch + static_cast<size_t>(panels) * kChunk * nr;
+    std::fill(zeros, zeros + std::max<int64_t>(kChunk, cin), 0.0f);
+    const float* rows[kChunk];
+    alignas(64) float tile[kMaxMr * kMaxNr];
+    const int64_t p_begin = static_cast<int64_t>(b) * block, p_end = std::min(pixels, p_begin + block);
+    if (p_begin >= p_end) std::fill(out, out + outputs, 0.0f);
+    for (int64_t p0 = p_begin; p0 < p_end; p0 += kChunk) {
+      const int64_t n = std::min(kChunk, p_end - p0);
+      const bool accumulate = p0 > p_begin;
+      for (int j = 0; j < panels; j++) {  // dy[p0 : p0 + n, panel j] → [n][nr], zero-padded
+        const int cols = std::min(nr, cout - j * nr);
+        float* dst = dy_chunk + static_cast<int64_t>(j) * kChunk * nr;
+        for (int64_t p = 0; p < n; p++) {
+          const float* src = dy + (p0 + p) * cout + j * nr;
+          for (int q = 0; q < cols; q++) dst[p * nr + q] = src[q];
+          for (int q = cols; q < nr; q++) dst[p * nr + q] = 0;
+        }
+      }
+      for (int fh = 0; fh < fh_n; fh++) {
+        for (int fw = 0; fw < fw_n; fw++) {
+          const int tap = fh * fw_n + fw;
+          for (int ct = 0; ct < ctiles; ct++) {
+            const int ci0 = ct * h, rows_here = std::min(h, cin - ci0);
+            for (int64_t p = 0; p < n; p++) {
+              const int64_t at = origins.offset(g, p0 + p, fh, fw);
+              rows[p] = at < 0 ? zeros : x + at + ci0;
+            }
+            for (int j = 0; j < panels; j++) {
+              const int cols = std::min(nr, cout - j * nr);
+              float* c = out + (static_cast<int64_t>(tap) * cin + ci0) * cout + j * nr;
+              const float* bp = dy_chunk + static_cast<int64_t>(j) * kChunk * nr;
+              if (cols == nr) {
+                v.filter[rows_here](n, rows, bp, c, cout, accumulate);
+              } else {
+                if (accumulate) {
+                  for (int i = 0; i < rows_here; i++) std::memcpy(tile + i * nr, c + i * cout, sizeof(float) * cols);
+                }
+                v.filter[rows_here](n, rows, bp, tile, nr, accumulate);
+                for (int i = 0; i < rows_here; i++) std::memcpy(c + i * cout, tile + i * nr, sizeof(float) * cols);
+              }
+            }
+          }
+        }
+      }
+    }
+  };
+  if (parallel) {
+    pool.run(blocks, body);
+  } else {
+    for (int b = 0; b < blocks; b++) body(b, 0);
+  }
+  if (blocks > 1) {
+    std::copy(partials, partials + outputs, dw);
+    for (int b = 1; b < blocks; b++) {
+      const float* partial = partials + static_cast<int64_t>(b) * outputs;
+      for (int64_t i = 0; i < outputs; i++) dw[i] += partial[i];
+    }
+  }
+}
+
+}  // namespace projnative
