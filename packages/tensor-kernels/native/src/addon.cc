@@ -156,6 +156,14 @@ napi_value Exp_(napi_env env, napi_callback_info info) {
   return guarded(env, [&] { exp_array(args.floats(1), args.floats(2), args.integer(3)); });
 }
 
+// binary(mem, big, small, out, n, ns, op, smallFirst)
+napi_value Binary_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  return guarded(env, [&] {
+    binary_op(args.floats(1), args.floats(2), args.floats(3), args.integer(4), args.integer(5), args.i32(6), args.flag(7));
+  });
+}
+
 // columnSums(mem, x, out, rows, cols)
 napi_value ColumnSums_(napi_env env, napi_callback_info info) {
   Args args(env, info, true);
@@ -269,6 +277,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"groupNorm", nullptr, GroupNorm_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"exp", nullptr, Exp_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"columnSums", nullptr, ColumnSums_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binary", nullptr, Binary_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"groupNormGrad", nullptr, GroupNormGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"activationGrad", nullptr, ActivationGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -217,4 +217,54 @@ void column_sums(const float* x, float* out, int64_t rows, int64_t cols) {
   }
 }
 
+namespace {
+
+template <int kOp, bool kSmallFirst>
+void binary_rows(const float* big, const float* __restrict small, float* out, int64_t rows, int64_t ns) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float* a = big + r * ns;
+    float* o = out + r * ns;
+    for (int64_t j = 0; j < ns; j++) {
+      const float x = kSmallFirst ? small[j] : a[j], y = kSmallFirst ? a[j] : small[j];
+      o[j] = kOp == 0 ? x + y : kOp == 1 ? x - y : x * y;
+    }
+  }
+}
+
+template <int kOp, bool kSmallFirst>
+void binary_scalar(const float* big, float s, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const float x = kSmallFirst ? s : big[i], y = kSmallFirst ? big[i] : s;
+    out[i] = kOp == 0 ? x + y : kOp == 1 ? x - y : x * y;
+  }
+}
+
+template <int kOp, bool kSmallFirst>
+void binary_range(const float* big, const float* small, float* out, int64_t begin, int64_t end, int64_t ns) {
+  if (ns == 1) return binary_scalar<kOp, kSmallFirst>(big + begin, small[0], out + begin, end - begin);
+  binary_rows<kOp, kSmallFirst>(big + begin, small, out + begin, (end - begin) / ns, ns);
+}
+
+}  // namespace
+
+void binary_op(const float* big, const float* small, float* out, int64_t n, int64_t ns, int op, bool small_first) {
+  using Range = void (*)(const float*, const float*, float*, int64_t, int64_t, int64_t);
+  static const Range table[3][2] = {
+      {binary_range<0, false>, binary_range<0, true>},
+      {binary_range<1, false>, binary_range<1, true>},
+      {binary_range<2, false>, binary_range<2, true>},
+  };
+  const Range fn = table[op][small_first ? 1 : 0];
+  // chunks of whole rows of ns (or of 2¹⁶ elements for a scalar)
+  const int64_t unit = ns == 1 ? 1 : ns;
+  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 16) / unit) * unit;
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  auto body = [&](int i, int) { fn(big, small, out, i * chunk, std::min(n, (i + 1) * chunk), ns); };
+  if (chunks > 1) {
+    ThreadPool::instance().run(static_cast<int>(chunks), body);
+  } else if (n > 0) {
+    body(0, 0);
+  }
+}
+
 }  // namespace projnative

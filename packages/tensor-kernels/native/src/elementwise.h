@@ -36,4 +36,9 @@ void activation_grad(const float* x, const float* dy, float* dx, int64_t n, int 
 // count. Parallel over chunks.
 void column_sums(const float* x, float* out, int64_t rows, int64_t cols);
 
+// out[r·ns + j] = big[r·ns + j] ∘ small[j] for r < n / ns (small broadcast over the leading axes of big; ns = n for
+// equal shapes, 1 for a scalar), or small[j] ∘ big[r·ns + j] when small_first. ∘: 0 add, 1 subtract, 2 multiply.
+// out may be big. Parallel over chunks for large n.
+void binary_op(const float* big, const float* small, float* out, int64_t n, int64_t ns, int op, bool small_first);
+
 }  // namespace projnative

@@ -41,6 +41,7 @@ interface RawAddon {
   groupNormGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
   exp(...args: number[] | [ArrayBuffer, ...number[]]): void;
   columnSums(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  binary(...args: number[] | [ArrayBuffer, ...number[]]): void;
   softmax(...args: number[] | [ArrayBuffer, ...number[]]): void;
   activationGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
   adamw(...args: number[] | [ArrayBuffer, ...number[]]): void;
@@ -454,6 +455,28 @@ export function nativeExp(memory: ArrayBuffer, o: { x: number; y: number; size: 
   const x = assertSpan(kernel, "x", memory, o.x, size);
   const y = assertSpan(kernel, "y", memory, o.y, size);
   requireAddon().exp(memory, x, y, size);
+}
+
+/** The elementwise binary operations of `nativeBinary`. */
+export const BINARY_OPS = { add: 0, sub: 1, mul: 2 } as const;
+
+/**
+ * out[r·ns + j] = big[r·ns + j] ∘ small[j] (or small[j] ∘ big[…] when `smallFirst`): `small` (ns floats) broadcast over
+ * the leading axes of `big` (n floats, a multiple of ns). out may be big, not small.
+ */
+export function nativeBinary(memory: ArrayBuffer, o: { big: number; small: number; out: number; n: number; ns: number; op: keyof typeof BINARY_OPS; smallFirst: boolean }): void {
+  const kernel = "native binary";
+  assertMemory(kernel, memory);
+  if (!(o.op in BINARY_OPS)) throw new RangeError(`${kernel}: op must be one of ${Object.keys(BINARY_OPS).join(", ")}, got ${JSON.stringify(o.op)}`);
+  const n = assertCount(kernel, "n", o.n);
+  const ns = assertCount(kernel, "ns", o.ns, 1);
+  if (n % ns !== 0) throw new RangeError(`${kernel}: n (${n}) must be a multiple of ns (${ns})`);
+  const big = assertSpan(kernel, "big", memory, o.big, n);
+  const small = assertSpan(kernel, "small", memory, o.small, ns);
+  const out = assertSpan(kernel, "out", memory, o.out, n);
+  if (out !== big && n > 0 && out < big + n * 4 && big < out + n * 4) throw new RangeError(`${kernel}: out overlaps big without being the same span`);
+  if (n > 0 && out < small + ns * 4 && small < out + n * 4) throw new RangeError(`${kernel}: out must not overlap small`);
+  requireCall("binary").binary(memory, big, small, out, n, ns, BINARY_OPS[o.op], +o.smallFirst);
 }
 
 /** out [cols] = the sums of the columns of x [rows, cols] (a sum over leading axes), float32 in a fixed order. */

@@ -9,9 +9,10 @@
  *   Conv2DBackpropFilter             other bias shapes: wasm's kernel)
  *   Exp                              vectorised polynomial (wasm's is a scalar loop; attention's gradient uses it)
  *   Softmax                          rows of the last axis (another axis: wasm's kernel)
- *   SplitV                           contiguous runs copied on the heap (4-byte dtypes)
+ *   SplitV, Concat                   contiguous runs copied on the heap (4-byte dtypes)
  *   Sum                              over leading axes (bias gradients) as column sums (other axes: wasm's kernel)
  *   Identity                         shares the input's data (wasm's kernel copies it)
+ *   Add, Sub, Multiply               float32, equal shapes or one side broadcast over the other's leading axes
  *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjLayerNorm, ProjGroupNorm(Grad)    our fused ops
  *   ProjActivationGrad               dy ⊙ act'(x) for linear's gradient (gelu, quickGelu, silu)
  *   ProjAttentionGrad, ProjMaskedAttentionGrad    attention's fused backward (dq, dk, dv; P recomputed)
@@ -35,6 +36,10 @@ import {
   SplitV,
   Sum,
   Identity,
+  Add,
+  Sub,
+  Multiply,
+  Concat,
   getKernel,
   util,
 } from "@tensorflow/tfjs-core";
@@ -46,6 +51,7 @@ import type {
   FusedConv2DAttrs,
   SoftmaxAttrs,
   SplitVAttrs,
+  ConcatAttrs,
   SumAttrs,
   KernelBackend,
   KernelConfig,
@@ -65,6 +71,7 @@ import {
   nativeActivationGrad,
   nativeAttention,
   nativeAttentionGrad,
+  nativeBinary,
   nativeColumnSums,
   nativeConv2d,
   nativeExp,
@@ -582,18 +589,47 @@ const splitV: KernelFunc = ({ inputs, backend, attrs }) => {
   let offset = 0;
   sizes.forEach((size, i) => {
     const run = size * inner;
-    if (run === 0 || outer === 0) return;
-    const target = at(native, outs[i]!) / 4;
-    if (run >= COPY_WITHIN_RUN) {
-      for (let r = 0, from = source + offset; r < outer; r++, from += row) words.copyWithin(target + r * run, from, from + run);
-    } else {
-      for (let r = 0, from = source + offset, to = target; r < outer; r++, from += row) {
-        for (let j = 0; j < run; j++) words[to++] = words[from + j]!;
-      }
-    }
+    copyRuns(words, outer, run, source + offset, row, at(native, outs[i]!) / 4, run);
     offset += run;
   });
   return outs;
+};
+
+/** `count` runs of `run` words from `from` (every `fromStride` words) to `to` (every `toStride` words). */
+function copyRuns(words: Int32Array, count: number, run: number, from: number, fromStride: number, to: number, toStride: number): void {
+  if (run === 0 || count === 0) return;
+  if (run >= COPY_WITHIN_RUN) {
+    for (let r = 0; r < count; r++, from += fromStride, to += toStride) words.copyWithin(to, from, from + run);
+    return;
+  }
+  for (let r = 0; r < count; r++, from += fromStride, to += toStride) {
+    for (let j = 0; j < run; j++) words[to + j] = words[from + j]!;
+  }
+}
+
+/** Concat of float32 or int32 tensors along any axis: per outer index, one run per input (as SplitV in reverse). */
+const concat: KernelFunc = ({ inputs, backend, attrs }) => {
+  const tensors = Object.values(inputs as Record<string, TensorInfo>);
+  const { axis } = attrs as unknown as ConcatAttrs;
+  const native = host(backend);
+  const dtype = tensors[0]?.dtype;
+  if (tensors.length === 0 || (dtype !== "float32" && dtype !== "int32") || tensors.some((t) => t.dtype !== dtype)) {
+    return runWasm(Concat, native, inputs as Record<string, TensorInfo>, attrs ?? {});
+  }
+  const $axis = util.parseAxisParam(axis, tensors[0]!.shape)[0]!;
+  const outShape = backend_util.computeOutShape(tensors.map((t) => t.shape), $axis);
+  const outer = util.sizeFromShape(outShape.slice(0, $axis));
+  makeResident(native, ...tensors);
+  const out = native.makeOutput(outShape, dtype);
+  const words = new Int32Array(heap(native)); // after the last allocation
+  const row = util.sizeFromShape(outShape.slice($axis));
+  let offset = 0;
+  for (const t of tensors) {
+    const run = util.sizeFromShape(t.shape.slice($axis));
+    if (run > 0) copyRuns(words, outer, run, at(native, t) / 4, run, at(native, out) / 4 + offset, row);
+    offset += run;
+  }
+  return out;
 };
 
 // ---- sum, identity -------------------------------------------------------------------------------------------
@@ -627,6 +663,38 @@ const identity: KernelFunc = ({ inputs, backend, attrs }) => {
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 };
 
+// ---- add, sub, multiply ---------------------------------------------------------------------------------------
+
+/**
+ * a ∘ b for float32 when the shapes are equal or one operand's elements repeat over the other's leading axes (a
+ * scalar, a bias row [C] against [N, H, W, C], [1, T, C] against [B, T, C]); other broadcasts and dtypes: wasm's
+ * kernel. wasm's binary kernels walk a general broadcast per element (≈ 5 ns per element here).
+ */
+function binary(kernelName: string, op: "add" | "sub" | "mul"): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+    const native = host(backend);
+    const fallback = () => runWasm(kernelName, native, { a, b }, attrs ?? {});
+    if (a.dtype !== "float32" || b.dtype !== "float32" || !nativeHas("binary")) return fallback();
+    const outShape = backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const size = util.sizeFromShape(outShape);
+    const [na, nb] = [util.sizeFromShape(a.shape), util.sizeFromShape(b.shape)];
+    const trailing = (small: TensorInfo, big: TensorInfo) => {
+      const s = small.shape.slice(small.shape.findIndex((d) => d !== 1) === -1 ? small.shape.length : small.shape.findIndex((d) => d !== 1));
+      return s.every((d, i) => d === big.shape[big.shape.length - s.length + i]);
+    };
+    let big: TensorInfo, small: TensorInfo, smallFirst: boolean;
+    if (na === size && (nb === size || trailing(b, a))) [big, small, smallFirst] = [a, b, false];
+    else if (nb === size && trailing(a, b)) [big, small, smallFirst] = [b, a, true];
+    else return fallback();
+    if (util.sizeFromShape(small.shape) === 0 || size === 0) return fallback();
+    makeResident(native, a, b);
+    const out = native.makeOutput(outShape, "float32");
+    nativeBinary(heap(native), { big: at(native, big), small: at(native, small), out: at(native, out), n: size, ns: util.sizeFromShape(small.shape), op, smallFirst });
+    return out;
+  };
+}
+
 /** The kernels the native backend runs in the addon (every other kernel is wasm's, registered for `native`). */
 export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(BatchMatMul, batchMatMul),
@@ -638,8 +706,12 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(Exp, exp),
   nativeConfig(Softmax, softmax),
   nativeConfig(SplitV, splitV),
+  nativeConfig(Concat, concat),
   nativeConfig(Sum, sum),
   nativeConfig(Identity, identity),
+  nativeConfig(Add, binary(Add, "add")),
+  nativeConfig(Sub, binary(Sub, "sub")),
+  nativeConfig(Multiply, binary(Multiply, "mul")),
   nativeConfig(Linear, linear),
   nativeConfig(LinearNoBias, linear),
   nativeConfig(Attention, attention),

@@ -236,6 +236,21 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
   });
 
   it.each([
+    [[[2, 8, 8, 32], [2, 8, 8, 64]], 3], // the U-Net's skip connections
+    [[[3, 4, 300], [3, 5, 300], [3, 0, 300]], 1], // long runs, an empty input
+    [[[5, 7], [2, 7]], 0],
+    [[[1, 50, 768], [1, 50, 768], [1, 50, 768]], -1],
+  ] as const)("Concat of %j along axis %i equals cpu exactly", async (shapes, axis) => {
+    const before = tf.memory().numTensors;
+    const errors = await nativeVsCpu(() => tf.tidy(() => tf.concat(shapes.map((shape, i) => randomTensor([...shape], 40 + i)), axis)));
+    expect(errors).toEqual([0]);
+    const ints = tf.tidy(() => tf.concat([tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32"), tf.tensor2d([[5], [6]], [2, 1], "int32")], 1));
+    expect(Array.from(await ints.data())).toEqual([1, 2, 5, 3, 4, 6]);
+    ints.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it.each([
     [[32, 8, 8, 16], [0, 1, 2], false], // a conv bias gradient
     [[700, 19], [0], true],
     [[3, 300, 5], [1, 0], false], // axes in any order
@@ -246,6 +261,26 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
     const before = tf.memory().numTensors;
     const [error] = await nativeVsCpu(() => tf.tidy(() => tf.sum(randomTensor([...shape], 8), [...axes], keepDims)));
     expect(error).toBeLessThanOrEqual(1e-5);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it.each([
+    [[3, 70, 33], [3, 70, 33]],
+    [[2, 5, 5, 40], [40]], // a bias row
+    [[40], [2, 5, 5, 40]], // the small side first
+    [[1, 9, 16], [4, 9, 16]],
+    [[300000], [1]], // a scalar, in parallel chunks
+    [[1], [7, 3]],
+    [[4, 1], [4, 5]], // a broadcast of another kind: wasm's kernel
+  ] as const)("Add, Sub and Multiply of %j and %j match cpu exactly", async (aShape, bShape) => {
+    const before = tf.memory().numTensors;
+    const errors = await nativeVsCpu(() =>
+      tf.tidy(() => {
+        const [a, b] = [randomTensor([...aShape], 31), randomTensor([...bShape], 32)];
+        return [tf.add(a, b), tf.sub(a, b), tf.mul(a, b)];
+      }),
+    );
+    expect(errors).toEqual([0, 0, 0]);
     expect(tf.memory().numTensors).toBe(before);
   });
 
