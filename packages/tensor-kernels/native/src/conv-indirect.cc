@@ -38,9 +38,9 @@ constexpr int kMaxNr = 32;
 // forward: c [MR, NR] (+)= Σ_t Σ_ci rows[t·MR + i][ci] · b[(t·cin + ci)·NR + j]
 using ForwardKernel = void (*)(int taps, int cin, const float* const* rows, const float* b, float* c, int64_t ldc,
                                bool accumulate);
-// filter: c [MR, NR] (+)= Σ_p a(p)[i] · b[p·NR + j] with a(p) = rows[p] (MR contiguous channels)
-using FilterKernel = void (*)(int64_t pixels, const float* const* rows, const float* b, float* c, int64_t ldc,
-                              bool accumulate);
+// filter: c [MR, NR] (+)= Σ_p a(p)[i] · b[p·NR + j] with a(p) = rows[p] + offset (MR contiguous channels)
+using FilterKernel = void (*)(int64_t pixels, const float* const* rows, int64_t offset, const float* b, float* c,
+                              int64_t ldc, bool accumulate);
 
 // ---- scalar -------------------------------------------------------------------------------------------------
 
@@ -63,11 +63,12 @@ void forward_scalar(int taps, int cin, const float* const* rows, const float* b,
 }
 
 template <int MR>
-void filter_scalar(int64_t pixels, const float* const* rows, const float* b, float* c, int64_t ldc, bool accumulate) {
+void filter_scalar(int64_t pixels, const float* const* rows, int64_t offset, const float* b, float* c, int64_t ldc,
+                   bool accumulate) {
   constexpr int NR = 16;
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < pixels; p++, b += NR) {
-    const float* a = rows[p];
+    const float* a = rows[p] + offset;
     for (int i = 0; i < MR; i++) {
       for (int j = 0; j < NR; j++) acc[i][j] += a[i] * b[j];
     }
@@ -113,13 +114,13 @@ PROJ_TARGET_AVX2 void forward_avx2(int taps, int cin, const float* const* rows, 
 }
 
 template <int MR>
-PROJ_TARGET_AVX2 void filter_avx2(int64_t pixels, const float* const* rows, const float* b, float* c, int64_t ldc,
-                                  bool accumulate) {
+PROJ_TARGET_AVX2 void filter_avx2(int64_t pixels, const float* const* rows, int64_t offset, const float* b, float* c,
+                                  int64_t ldc, bool accumulate) {
   __m256 acc[MR][2];
 #pragma GCC unroll 12
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   for (int64_t p = 0; p < pixels; p++, b += 16) {
-    const float* a = rows[p];
+    const float* a = rows[p] + offset;
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 12
     for (int i = 0; i < MR; i++) {
@@ -175,13 +176,13 @@ PROJ_TARGET_AVX512 void forward_avx512(int taps, int cin, const float* const* ro
 }
 
 template <int MR>
-PROJ_TARGET_AVX512 void filter_avx512(int64_t pixels, const float* const* rows, const float* b, float* c,
-                                      int64_t ldc, bool accumulate) {
+PROJ_TARGET_AVX512 void filter_avx512(int64_t pixels, const float* const* rows, int64_t offset, const float* b,
+                                      float* c, int64_t ldc, bool accumulate) {
   __m512 acc[MR][2];
 #pragma GCC unroll 12
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t p = 0; p < pixels; p++, b += 32) {
-    const float* a = rows[p];
+    const float* a = rows[p] + offset;
     const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
     for (int i = 0; i < MR; i++) {
@@ -225,8 +226,9 @@ void fill(Variant& v, std::integer_sequence<int, H...>) {
   };                                                                                                               \
   template <int MR>                                                                                                \
   struct NAME##Filter {                                                                                            \
-    static void run(int64_t pixels, const float* const* rows, const float* b, float* c, int64_t ldc, bool acc) {   \
-      filter_##NAME<MR>(pixels, rows, b, c, ldc, acc);                                                             \
+    static void run(int64_t pixels, const float* const* rows, int64_t offset, const float* b, float* c,          \
+                    int64_t ldc, bool acc) {                                                                       \
+      filter_##NAME<MR>(pixels, rows, offset, b, c, ldc, acc);                                                     \
     }                                                                                                              \
   };
 
@@ -420,23 +422,23 @@ void conv2d_indirect_filter(const ConvGeometry& g, const float* x, const float* 
       for (int fh = 0; fh < fh_n; fh++) {
         for (int fw = 0; fw < fw_n; fw++) {
           const int tap = fh * fw_n + fw;
+          for (int64_t p = 0; p < n; p++) {
+            const int64_t at = origins.offset(g, p0 + p, fh, fw);
+            rows[p] = at < 0 ? zeros : x + at;
+          }
           for (int ct = 0; ct < ctiles; ct++) {
             const int ci0 = ct * h, rows_here = std::min(h, cin - ci0);
-            for (int64_t p = 0; p < n; p++) {
-              const int64_t at = origins.offset(g, p0 + p, fh, fw);
-              rows[p] = at < 0 ? zeros : x + at + ci0;
-            }
             for (int j = 0; j < panels; j++) {
               const int cols = std::min(nr, cout - j * nr);
               float* c = out + (static_cast<int64_t>(tap) * cin + ci0) * cout + j * nr;
               const float* bp = dy_chunk + static_cast<int64_t>(j) * kChunk * nr;
               if (cols == nr) {
-                v.filter[rows_here](n, rows, bp, c, cout, accumulate);
+                v.filter[rows_here](n, rows, ci0, bp, c, cout, accumulate);
               } else {
                 if (accumulate) {
                   for (int i = 0; i < rows_here; i++) std::memcpy(tile + i * nr, c + i * cout, sizeof(float) * cols);
                 }
-                v.filter[rows_here](n, rows, bp, tile, nr, accumulate);
+                v.filter[rows_here](n, rows, ci0, bp, tile, nr, accumulate);
                 for (int i = 0; i < rows_here; i++) std::memcpy(c + i * cout, tile + i * nr, sizeof(float) * cols);
               }
             }
