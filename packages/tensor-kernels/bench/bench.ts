@@ -487,25 +487,27 @@ async function modelsSection(): Promise<void> {
       console.error(`  ${kind} batch ${batch}: ${[...perSecond].map(([label, r]) => `${label} ${r.toFixed(2)}`).join(" / ")} per s`);
     }
     if (values.profile && encoders.has("native")) {
-      // Where batch 1 spends its time on native, 1 thread: tf.profile over 3 forwards, kernels by total time.
+      // Where each batch spends its time on native, 1 thread: tf.profile over 3 forwards, kernels by total time.
       await tf.setBackend("native");
       setNativeThreads(1);
       const encoder = encoders.get("native")!;
-      const input = encoder.input(1);
-      const byKernel = new Map<string, number>();
-      let total = 0;
-      for (let i = 0; i < 3; i++) {
-        const info = await tf.profile(() => encoder.forward(input).dataSync());
-        for (const k of info.kernels) {
-          const key = `${k.name} [${k.inputShapes.map((s) => `[${s}]`).join(", ")}]`;
-          byKernel.set(key, (byKernel.get(key) ?? 0) + (k.kernelTimeMs as number) / 3);
-          total += (k.kernelTimeMs as number) / 3;
+      for (const batch of batches) {
+        const input = encoder.input(batch);
+        const byKernel = new Map<string, number>();
+        let total = 0;
+        for (let i = 0; i < 3; i++) {
+          const info = await tf.profile(() => encoder.forward(input).dataSync());
+          for (const k of info.kernels) {
+            const key = `${k.name} [${k.inputShapes.map((s) => `[${s}]`).join(", ")}]`;
+            byKernel.set(key, (byKernel.get(key) ?? 0) + (k.kernelTimeMs as number) / 3);
+            total += (k.kernelTimeMs as number) / 3;
+          }
         }
+        const top = [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 10);
+        console.log(`${kind} batch ${batch} on native 1T, kernel time ${total.toFixed(0)} ms per forward; top kernels:`);
+        for (const [key, ms] of top) console.log(`  ${ms.toFixed(2).padStart(7)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%  ${key}`);
+        input.dispose();
       }
-      const top = [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 10);
-      console.log(`${kind} batch 1 on native 1T, kernel time ${total.toFixed(0)} ms per forward; top kernels:`);
-      for (const [key, ms] of top) console.log(`  ${ms.toFixed(2).padStart(7)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%  ${key}`);
-      input.dispose();
     }
     for (const session of sessions.values()) await session.release();
     for (const e of encoders.values()) e.dispose();
