@@ -9,7 +9,8 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
 import { writeTinyModels } from "@proj/unclip/testing";
@@ -17,12 +18,14 @@ import { decode, encode } from "fast-png";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "main.ts");
+/** tsx's loader as a file URL: `--import tsx` would resolve from the child's cwd (a temp folder with no node_modules). */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
 let dir: string;
 let models: Record<"clip" | "decoder" | "upsampler" | "prior", string>;
 
 function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ["--import", "tsx", SCRIPT, ...args], { cwd: dir, encoding: "utf8", timeout: 150_000 });
+  const result = spawnSync(process.execPath, ["--import", TSX, SCRIPT, ...args], { cwd: dir, encoding: "utf8", timeout: 150_000 });
   // tfjs-backend-wasm rethrows unhandled rejections from its one-line minified module: drop that line from reports.
   const stderr = result.stderr.split("\n").filter((line) => line.length < 1000).join("\n");
   return { status: result.status, stdout: result.stdout, stderr };
