@@ -29,6 +29,7 @@
 
 #include "activation.h"
 #include "isa.h"
+#include "register-tile.h"
 #include "thread-pool.h"
 
 #if PROJ_X86
@@ -68,25 +69,17 @@ constexpr void fill_kernels(MicroKernel* out, std::integer_sequence<int, H...>) 
 
 // ---- scalar -------------------------------------------------------------------------------------------------
 
-template <int MR, int NR>
-void micro_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-  float acc[MR][NR] = {};
-  for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
-    for (int i = 0; i < MR; i++) {
-      const float ai = a[i];
-      for (int j = 0; j < NR; j++) acc[i][j] += ai * b[j];
-    }
-  }
-  for (int i = 0; i < MR; i++) {
-    float* row = c + i * ldc;
-    for (int j = 0; j < NR; j++) row[j] = accumulate ? row[j] + acc[i][j] : acc[i][j];
-  }
+template <int MR>
+void micro_scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  ScalarTile<MR> tile;
+  for (int64_t p = 0; p < kc; p++, a += MR, b += 16) tile.step([a](int i) { return a + i; }, b);
+  tile.store(c, ldc, accumulate);
 }
 
 template <int MR>
 struct ScalarKernel {
   static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-    micro_generic<MR, 16>(kc, a, b, c, ldc, accumulate);
+    micro_scalar<MR>(kc, a, b, c, ldc, accumulate);
   }
 };
 
@@ -99,30 +92,10 @@ void epilogue_scalar(float* c, int64_t ldc, int rows, int cols, const float* bia
 #if PROJ_X86
 template <int MR>
 PROJ_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-  constexpr int NR = 16;
   __m256 acc[MR][2];
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-  for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
-    const __m256 b0 = _mm256_loadu_ps(b);
-    const __m256 b1 = _mm256_loadu_ps(b + 8);
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) {
-      const __m256 ai = _mm256_broadcast_ss(a + i);
-      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-    }
-  }
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; i++) {
-    float* row = c + i * ldc;
-    if (accumulate) {
-      acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(row));
-      acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(row + 8));
-    }
-    _mm256_storeu_ps(row, acc[i][0]);
-    _mm256_storeu_ps(row + 8, acc[i][1]);
-  }
+  tile_zero<MR>(acc);
+  for (int64_t p = 0; p < kc; p++, a += MR, b += 16) tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+  tile_store<MR>(acc, c, ldc, accumulate);
 }
 
 template <int MR>
@@ -141,30 +114,10 @@ PROJ_TARGET_AVX2 void epilogue_avx2(float* c, int64_t ldc, int rows, int cols, c
 template <int MR>
 PROJ_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                      bool accumulate) {
-  constexpr int NR = 32;
   __m512 acc[MR][2];
-#pragma GCC unroll 14
-  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
-    const __m512 b0 = _mm512_loadu_ps(b);
-    const __m512 b1 = _mm512_loadu_ps(b + 16);
-#pragma GCC unroll 14
-    for (int i = 0; i < MR; i++) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
-      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-    }
-  }
-#pragma GCC unroll 14
-  for (int i = 0; i < MR; i++) {
-    float* row = c + i * ldc;
-    if (accumulate) {
-      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(row));
-      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(row + 16));
-    }
-    _mm512_storeu_ps(row, acc[i][0]);
-    _mm512_storeu_ps(row + 16, acc[i][1]);
-  }
+  tile_zero<MR>(acc);
+  for (int64_t p = 0; p < kc; p++, a += MR, b += 32) tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+  tile_store<MR>(acc, c, ldc, accumulate);
 }
 
 template <int MR>
