@@ -10,7 +10,8 @@
  * The captions are printed in column order. Model files default to the embedded ones; a training checkpoint
  * (runs/<name>/checkpoint.safetensors) is accepted too (its EMA weights), to look at a run while it goes.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { TRAINING_FORMAT, UNet, DiffusionPrior, createPipeline, interpolate, modelFromTrainingCheckpoint, textToImage, type Pipeline } from "@proj/unclip";
@@ -40,9 +41,16 @@ const seed = Number(values.seed);
 const guidanceScale = values.guidance === undefined ? undefined : Number(values.guidance);
 const backend = await chooseBackend(values.backend);
 
+/**
+ * npm runs this in the workspace folder: a relative path is relative to where npm was started (the repository root for
+ * `npm run preview -w @proj/training`).
+ */
+const fromStart = (path: string) => resolve(process.env.INIT_CWD ?? process.cwd(), path);
+
 /** A model file or a training checkpoint (EMA weights); "none" leaves it out. */
-function load<T extends UNet | DiffusionPrior>(path: string, kind: string): T | undefined {
-  if (path === "none") return undefined;
+function load<T extends UNet | DiffusionPrior>(name: string, kind: string): T | undefined {
+  if (name === "none") return undefined;
+  const path = fromStart(name);
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(readFileSync(path));
@@ -55,7 +63,7 @@ function load<T extends UNet | DiffusionPrior>(path: string, kind: string): T | 
   return (kind === "prior" ? DiffusionPrior.fromSafetensors(file) : UNet.fromSafetensors(file)) as T;
 }
 
-const clip = await loadTrainedClip(values.clip);
+const clip = await loadTrainedClip(fromStart(values.clip!));
 const decoder = load<UNet>(values.decoder, "decoder");
 if (decoder === undefined) process.exit(2);
 const upsampler = load<UNet>(values.upsampler, "upsampler");
@@ -123,5 +131,7 @@ for (const [r, row] of rows.entries()) {
   }
 }
 tf.dispose(rows);
-writeFileSync(values.out, encodePng8(canvas, width, height, 3));
-console.log(`wrote ${values.out}: rows = original, reconstruction${prior ? ", text-to-image" : ""}; columns:\n${captions.map((c, i) => `  ${i + 1}. ${c}`).join("\n")}`);
+const out = fromStart(values.out!);
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, encodePng8(canvas, width, height, 3));
+console.log(`wrote ${out}: rows = original, reconstruction${prior ? ", text-to-image" : ""}; columns:\n${captions.map((c, i) => `  ${i + 1}. ${c}`).join("\n")}`);
