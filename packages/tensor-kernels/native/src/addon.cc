@@ -97,6 +97,7 @@ napi_value Gemm_(napi_env env, napi_callback_info info) {
   const int batch = args.i32(16);
   const int64_t sa = args.integer(17), sb = args.integer(18), sc = args.integer(19);
   const bool reference = args.flag(20);
+  g.packed_b = args.i32(21);
   return guarded(env, [&] {
     if (!reference) return gemm_batched(g, batch, sa, sb, sc);
     for (int i = 0; i < batch; i++) {
@@ -163,6 +164,24 @@ napi_value Binary_(napi_env env, napi_callback_info info) {
     binary_op(args.floats(1), args.floats(2), args.floats(3), args.integer(4), args.integer(5), args.i32(6), args.flag(7));
   });
 }
+
+// packB(mem, b, k, n, ldb, transB) → id
+napi_value PackB_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  int id = 0;
+  napi_value result = guarded(env, [&] { id = gemm_pack_b(args.floats(1), args.i32(2), args.i32(3), args.integer(4), args.flag(5)); });
+  return id == 0 ? result : make_number(env, id);
+}
+
+// releasePackedB(id)
+napi_value ReleasePackedB_(napi_env env, napi_callback_info info) {
+  Args args(env, info, false);
+  gemm_release_packed_b(args.i32(0));
+  return nullptr;
+}
+
+// packedBFloats() → floats held by packed B's
+napi_value PackedBFloats_(napi_env env, napi_callback_info) { return make_number(env, static_cast<double>(gemm_packed_b_floats())); }
 
 // columnSums(mem, x, out, rows, cols)
 napi_value ColumnSums_(napi_env env, napi_callback_info info) {
@@ -278,6 +297,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"exp", nullptr, Exp_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"columnSums", nullptr, ColumnSums_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"packB", nullptr, PackB_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"releasePackedB", nullptr, ReleasePackedB_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"packedBFloats", nullptr, PackedBFloats_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"groupNormGrad", nullptr, GroupNormGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"activationGrad", nullptr, ActivationGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -267,6 +268,29 @@ void compute_block(const Gemm& g, const Variant& v, const float* a, const float*
   }
 }
 
+// B packed once (gemm_pack_b): the panels of every (NC block, KC slice) in gemm_one's order, for one ISA's NR.
+struct PackedB {
+  int k, n, nr;
+  bool trans_b;
+  Isa isa;
+  std::vector<float> data;
+};
+
+std::map<int, PackedB>& packed_bs() {
+  static std::map<int, PackedB> all;
+  return all;
+}
+
+// The packed B of id `id` if it fits product p on the current ISA, else null (p then packs its B itself).
+const PackedB* find_packed_b(int id, const Gemm& p, int nr) {
+  if (id == 0) return nullptr;
+  const auto it = packed_bs().find(id);
+  if (it == packed_bs().end()) return nullptr;
+  const PackedB& b = it->second;
+  if (b.k != p.k || b.n != p.n || b.trans_b != p.trans_b || b.nr != nr || b.isa != current_isa()) return nullptr;
+  return &b;
+}
+
 // One product. parallel: use the pool (B packed cooperatively into the shared scratch); else run on `thread`.
 void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool parallel, int thread) {
   const Variant& v = variant();
@@ -289,6 +313,8 @@ void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool para
     for (int t = 0; t < threads; t++) pool.scratch(t, a_floats);  // allocate before the parallel region
   }
   const int m_blocks = ceil_div(p.m, mc_max);
+  const PackedB* pre = find_packed_b(p.packed_b, p, nr);
+  const float* pre_next = pre == nullptr ? nullptr : pre->data.data();
   for (int jc = 0; jc < p.n; jc += nc_max) {
     const int nc = std::min(nc_max, p.n - jc);
     const int panels = ceil_div(nc, nr);
@@ -309,11 +335,17 @@ void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool para
         float* packed_a = parallel ? pool.scratch(t, a_floats) : pool.scratch(thread, a_floats + b_floats);
         compute_block(p, v, a, packed_b, ib, begin, end, jc, nc, pc, kc, packed_a);
       };
+      if (pre != nullptr) {  // B packed once by gemm_pack_b, in this order of (jc, pc)
+        packed_b = const_cast<float*>(pre_next);
+        pre_next += static_cast<int64_t>(panels) * nr * kc;
+      }
       if (parallel) {
-        pool.run(pack_tasks, pack);
+        if (pre == nullptr) pool.run(pack_tasks, pack);
         pool.run(m_blocks * chunks, compute);
       } else {
-        for (int i = 0; i < pack_tasks; i++) pack(i, thread);
+        if (pre == nullptr) {
+          for (int i = 0; i < pack_tasks; i++) pack(i, thread);
+        }
         for (int task = 0; task < m_blocks; task++) compute(task, thread);
       }
     }
@@ -337,6 +369,49 @@ void gemm_batched(const Gemm& g, int batch, int64_t stride_a, int64_t stride_b, 
   }
   const bool parallel = threads > 1 && flops >= kParallelFlops;
   for (int i = 0; i < batch; i++) gemm_one(g, g.a + stride_a * i, g.b + stride_b * i, g.c + stride_c * i, parallel, 0);
+}
+
+int gemm_pack_b(const float* b, int k, int n, int64_t ldb, bool trans_b) {
+  static int next_id = 1;
+  const Variant& v = variant();
+  const int nr = v.nr;
+  const int nc_max = std::min(kNc, ceil_div(n, nr) * nr);
+  const int kc_max = std::min(kKc, std::max(k, 1));
+  Gemm g;
+  g.k = k;
+  g.n = n;
+  g.ldb = ldb;
+  g.trans_b = trans_b;
+  int64_t floats = 0;
+  for (int jc = 0; jc < n; jc += nc_max) {
+    for (int pc = 0; pc < k; pc += kc_max) floats += static_cast<int64_t>(ceil_div(std::min(nc_max, n - jc), nr)) * nr * std::min(kc_max, k - pc);
+  }
+  PackedB packed{k, n, nr, trans_b, current_isa(), std::vector<float>(static_cast<size_t>(floats))};
+  float* out = packed.data.data();
+  for (int jc = 0; jc < n; jc += nc_max) {
+    const int nc = std::min(nc_max, n - jc);
+    const int panels = ceil_div(nc, nr);
+    for (int pc = 0; pc < k; pc += kc_max) {
+      const int kc = std::min(kc_max, k - pc);
+      if (trans_b) {
+        for (int panel = 0; panel < panels; panel++) pack_bt_panel(g, b, jc, nc, pc, kc, nr, panel, out);
+      } else {
+        pack_b_rows(g, b, jc, nc, pc, kc, nr, 0, kc, out);
+      }
+      out += static_cast<int64_t>(panels) * nr * kc;
+    }
+  }
+  const int id = next_id++;
+  packed_bs().emplace(id, std::move(packed));
+  return id;
+}
+
+void gemm_release_packed_b(int id) { packed_bs().erase(id); }
+
+int64_t gemm_packed_b_floats() {
+  int64_t total = 0;
+  for (const auto& [id, b] : packed_bs()) total += static_cast<int64_t>(b.data.size());
+  return total;
 }
 
 void gemm_reference(const Gemm& g) {

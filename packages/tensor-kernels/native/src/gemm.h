@@ -19,7 +19,17 @@ struct Gemm {
   const float* bias = nullptr;  // [n] or null
   int activation = 0;           // an Activation code (activation.h)
   float alpha = 0;              // leakyrelu's slope
+  int packed_b = 0;             // an id from gemm_pack_b holding op(B) already packed (0: pack B from g.b)
 };
+
+// Packs op(B) [k, n] (B at b with row stride ldb, stored [n, k] when trans_b) once, in the panels every product
+// with these sizes reads, for products that reuse the same B (a layer's weight): a Gemm with `packed_b` set to the
+// returned id skips packing B (g.b is then not read). The packing belongs to the ISA in use: after a change of ISA,
+// or when the sizes differ, gemm ignores it and packs g.b as usual. Released with gemm_release_packed_b.
+int gemm_pack_b(const float* b, int k, int n, int64_t ldb, bool trans_b);
+void gemm_release_packed_b(int id);
+// Floats held by packed B's (for the tests' leak checks).
+int64_t gemm_packed_b_floats();
 
 // `batch` products; operand b of product i starts `stride_x · i` floats after g.x (a stride of 0 broadcasts).
 // Uses the thread pool when the work is large enough; results do not depend on the thread count.

@@ -42,6 +42,9 @@ interface RawAddon {
   exp(...args: number[] | [ArrayBuffer, ...number[]]): void;
   columnSums(...args: number[] | [ArrayBuffer, ...number[]]): void;
   binary(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  packB(memory: ArrayBuffer, b: number, k: number, n: number, ldb: number, transB: number): number;
+  releasePackedB(id: number): void;
+  packedBFloats(): number;
   softmax(...args: number[] | [ArrayBuffer, ...number[]]): void;
   activationGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
   adamw(...args: number[] | [ArrayBuffer, ...number[]]): void;
@@ -305,6 +308,8 @@ export interface GemmCall {
   strideA?: number;
   strideB?: number;
   strideC?: number;
+  /** An id from `nativePackB` holding B already packed (a weight used again): B is then not read. */
+  packedB?: number;
 }
 
 /** The native GEMM (or, with `reference`, the plain double-precision triple loop it is checked against). */
@@ -335,7 +340,33 @@ export function nativeGemm(memory: ArrayBuffer, call: GemmCall, reference = fals
   const activation = activationCode(kernel, call.activation);
   const alpha = assertFiniteNumber(kernel, "alpha", call.alpha ?? 0);
   const raw = reference ? requireAddon() : kernelAddon("gemm");
-  raw.gemm(memory, a, b, c, bias, m, n, k, lda, ldb, ldc, +transA, +transB, +(call.accumulate === true), activation, alpha, batch, strideA, strideB, strideC, +reference);
+  const packedB = assertCount(kernel, "packedB", call.packedB ?? 0);
+  raw.gemm(memory, a, b, c, bias, m, n, k, lda, ldb, ldc, +transA, +transB, +(call.accumulate === true), activation, alpha, batch, strideA, strideB, strideC, +reference, packedB);
+}
+
+/**
+ * Packs op(B) [k, n] (dense, stored [n, k] when `transB`) once for GEMMs that reuse it; returns its id for
+ * `GemmCall.packedB`. The packing is a copy: later changes to B's memory are not seen (release it, see
+ * `nativeReleasePackedB`). CPU device only.
+ */
+export function nativePackB(memory: ArrayBuffer, o: { b: number; k: number; n: number; transB: boolean }): number {
+  const kernel = "native packB";
+  assertMemory(kernel, memory);
+  const k = assertCount(kernel, "k", o.k, 1);
+  const n = assertCount(kernel, "n", o.n, 1);
+  if (k * n > MAX_DIM) throw new RangeError(`${kernel}: k × n must be below 2³¹`);
+  const b = assertSpan(kernel, "b", memory, o.b, k * n);
+  return requireCall("packB").packB(memory, b, k, n, o.transB ? k : n, +o.transB);
+}
+
+/** Frees a packed B (unknown ids are ignored). */
+export function nativeReleasePackedB(id: number): void {
+  if (nativeHas("releasePackedB")) requireAddon().releasePackedB(id);
+}
+
+/** Floats held by packed B's now (0 with an addon that has none). */
+export function nativePackedBFloats(): number {
+  return nativeHas("packedBFloats") ? requireAddon().packedBFloats() : 0;
 }
 
 /** NHWC conv2d geometry (tfjs's Conv2DInfo, flattened). */

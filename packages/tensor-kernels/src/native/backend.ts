@@ -12,6 +12,7 @@ import { findBackendFactory, getKernel, getKernelsForBackend, registerBackend, r
 import { loadNativeAddon, nativeHas } from "./addon.js";
 import { NATIVE_BACKEND, NATIVE_KERNEL_CONFIGS, NATIVE_KERNEL_REQUIRES, saveWasmOriginal } from "./kernels.js";
 import { nativeAdamWStep } from "./optimizer.js";
+import { trackPackedWeights } from "./packed-weights.js";
 import { registerAdamWAccelerator } from "../training/adamw.js";
 
 /** Above wasm's (2) and cpu's (1): an app that imports `@proj/tensor-kernels/native` gets it by default. */
@@ -53,7 +54,9 @@ export function registerNativeBackend(): boolean {
       const wasmFactory = findBackendFactory("wasm");
       if (wasmFactory == null) throw new Error(`the native backend needs ${WASM_PACKAGE}, which did not register "wasm"`);
       installNativeKernels();
-      return wasmFactory();
+      const backend = await wasmFactory();
+      trackPackedWeights(backend as unknown as Parameters<typeof trackPackedWeights>[0]);
+      return backend;
     },
     NATIVE_PRIORITY,
   );

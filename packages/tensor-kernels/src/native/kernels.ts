@@ -67,11 +67,13 @@ import { Linear, LinearNoBias, linearSizes, type LinearAttrs } from "../ops/line
 import { ActivationGrad, type ActivationGradAttrs } from "../ops/linear-grad.js";
 import { AttentionGrad, MaskedAttentionGrad } from "../ops/attention-grad.js";
 import { makeResident, type WasmBackend } from "../kernels/wasm/wasm-heap.js";
+import { PACKED_MAX_ROWS, packedWeight } from "./packed-weights.js";
 import {
   nativeActivationGrad,
   nativeAttention,
   nativeAttentionGrad,
   nativeBinary,
+  nativeDevice,
   nativeColumnSums,
   nativeConv2d,
   nativeExp,
@@ -189,9 +191,12 @@ function matMul(
   makeResident(backend, a, b, bias);
   const out = backend.makeOutput(plan.outShape, "float32");
   const { m, n, k, batch, strideA, strideB } = plan;
-  nativeGemm(heap(backend), {
+  const memory = heap(backend);
+  const bOffset = at(backend, b);
+  nativeGemm(memory, {
     a: at(backend, a),
-    b: at(backend, b),
+    b: bOffset,
+    packedB: usePacked(m) && (batch === 1 || strideB === 0) ? packedWeight(memory, b, bOffset, k, n, transposeB) : 0,
     c: at(backend, out),
     bias: bias === undefined ? undefined : at(backend, bias),
     m,
@@ -362,18 +367,24 @@ const linear: KernelFunc = ({ inputs, backend, attrs }) => {
   const { rows, inFeatures, outFeatures, outShape } = linearSizes(x, weight);
   makeResident(native, x, weight, bias);
   const y = native.makeOutput(outShape, "float32");
-  nativeGemm(heap(native), {
+  const memory = heap(native);
+  const b = at(native, weight);
+  nativeGemm(memory, {
     a: at(native, x),
-    b: at(native, weight),
+    b,
     c: at(native, y),
     bias: bias === undefined ? undefined : at(native, bias),
     m: rows,
     n: outFeatures,
     k: inFeatures,
     activation,
+    packedB: usePacked(rows) ? packedWeight(memory, weight, b, inFeatures, outFeatures, false) : 0,
   });
   return y;
 };
+
+/** Whether a product of `rows` rows takes B packed once (packed-weights.ts): few rows, the CPU device. */
+const usePacked = (rows: number) => rows <= PACKED_MAX_ROWS && nativeDevice() === "cpu";
 
 const attention: KernelFunc = ({ inputs, backend, attrs }) => {
   const { q, k, v, mask } = inputs as { q: TensorInfo; k: TensorInfo; v: TensorInfo; mask?: TensorInfo };

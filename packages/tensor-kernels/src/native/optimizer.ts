@@ -14,6 +14,7 @@ import type { TensorInfo } from "@tensorflow/tfjs-core";
 import { makeResident, type WasmBackend } from "../kernels/wasm/wasm-heap.js";
 import { nativeAdamW } from "./addon.js";
 import { NATIVE_BACKEND } from "./kernels.js";
+import { forgetPacked } from "./packed-weights.js";
 
 interface NativeHost extends WasmBackend {
   wasm: { HEAPU8: Uint8Array };
@@ -51,5 +52,6 @@ export function nativeAdamWStep(param: tf.Variable, grad: tf.Tensor, m: tf.Varia
   }
   const at = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
   nativeAdamW(backend.wasm.HEAPU8.buffer as ArrayBuffer, { param: at(param), grad: at(grad), m: at(m), v: at(v), size: param.size, ...o });
+  forgetPacked(param.dataId); // θ changed in place: a packing of the old θ must not be used again
   return true;
 }
