@@ -72,6 +72,15 @@ describe.skipIf(!backends.includes("native"))(`packed weights on native${skipRea
     tf.dispose([a, bT]);
   });
 
+  it("packs nothing for a weight used once plain and once transposed (a training step's forward and backward)", async () => {
+    const before = packedWeightStats();
+    const [x, w, dy] = [randomTensor([16, 300], 13), randomTensor([300, 256], 14), randomTensor([16, 256], 15)];
+    tf.dispose([tf.matMul(x, w), tf.matMul(dy, w, false, true)]);
+    expect(packedWeightStats().packed).toBe(before.packed);
+    tf.dispose([x, w, dy]);
+    expect(packedWeightStats()).toEqual(before);
+  });
+
   it("forgets the packing when AdamW rewrites the weight in place", async () => {
     const x = randomTensor([8, 300], 6);
     const w = tf.tidy(() => tf.variable(randomTensor([300, 256], 7), true, "packed-w"));

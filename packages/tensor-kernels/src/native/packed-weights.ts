@@ -2,7 +2,9 @@
  * Weights packed once for the native GEMM. A product with few rows (a ViT-B/32 image at batch 1 has M = 50) spends
  * ~10% of its time packing B, the weight, into the micro-kernel's panels — on every call, although a layer's
  * weight is the same tensor forward after forward. onnxruntime packs constant weights once per session; here the
- * `native` backend packs a B the second time it meets the same tensor in such a product, and reuses the packing.
+ * `native` backend packs a B the second time it meets the same tensor in the same kind of product (sizes and
+ * transpose: a training step's forward and backward use a weight once each, one of them transposed, and pack
+ * nothing), and reuses the packing.
  *
  * Safe because tfjs data is immutable per data id: a new value is a new data id (`Variable.assign` included). The
  * two ways this package changes data in place are covered: the backend forgets a data id's packing when its memory
@@ -25,8 +27,8 @@ interface Packed {
   transB: boolean;
 }
 
-/** Per data id: "seen" once as a B, or its packing. */
-const entries = new Map<DataId, Packed | "seen">();
+/** Per data id: seen once as a B (the use, `id` 0), or its packing. */
+const entries = new Map<DataId, Packed>();
 let packedFloats = 0;
 
 function budgetFloats(): number {
@@ -36,16 +38,19 @@ function budgetFloats(): number {
 
 /**
  * The packed-B id to pass to `nativeGemm` for B = `b` (op(B) [k, n], dense, at byte offset `offset` of `memory`),
- * or 0 to pack per call: the first time a tensor is seen it is only remembered; the second time it is packed.
+ * or 0 to pack per call: the first time a tensor is seen in such a product it is only remembered; the second
+ * time it is packed.
  */
 export function packedWeight(memory: ArrayBuffer, b: TensorInfo, offset: number, k: number, n: number, transB: boolean): number {
   if (k * n < PACKED_MIN_FLOATS || !nativeHas("packB")) return 0;
   const entry = entries.get(b.dataId);
-  if (entry === undefined) {
-    entries.set(b.dataId, "seen");
+  const same = entry !== undefined && entry.k === k && entry.n === n && entry.transB === transB;
+  if (entry === undefined || (!same && entry.id === 0)) {
+    entries.set(b.dataId, { id: 0, k, n, transB }); // seen (a training step's dW·… uses W transposed: no repeat)
     return 0;
   }
-  if (entry !== "seen") return entry.k === k && entry.n === n && entry.transB === transB ? entry.id : 0;
+  if (!same) return 0;
+  if (entry.id !== 0) return entry.id;
   if (packedFloats + k * n > budgetFloats()) return 0;
   const id = nativePackB(memory, { b: offset, k, n, transB });
   entries.set(b.dataId, { id, k, n, transB });
@@ -58,7 +63,7 @@ export function forgetPacked(dataId: DataId): void {
   const entry = entries.get(dataId);
   if (entry === undefined) return;
   entries.delete(dataId);
-  if (entry === "seen") return;
+  if (entry.id === 0) return;
   nativeReleasePackedB(entry.id);
   packedFloats -= entry.k * entry.n;
 }
@@ -71,7 +76,7 @@ export function forgetAllPacked(): void {
 /** How many data ids are tracked and how many of them hold a packing (for the tests). */
 export function packedWeightStats(): { tracked: number; packed: number; floats: number } {
   let packed = 0;
-  for (const entry of entries.values()) if (entry !== "seen") packed++;
+  for (const entry of entries.values()) if (entry.id !== 0) packed++;
   return { tracked: entries.size, packed, floats: packedFloats };
 }
 
