@@ -22,9 +22,11 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -276,14 +278,23 @@ struct PackedB {
   std::vector<float> data;
 };
 
+// All packed B's of the process. The addon is shared by every worker thread that loads it, so the registry is
+// locked; an entry is only ever released by the thread that packed it (its id lives in that thread's JS), so the
+// pointer find_packed_b returns stays valid while that thread's product runs.
 std::map<int, PackedB>& packed_bs() {
   static std::map<int, PackedB> all;
   return all;
 }
 
+std::mutex& packed_bs_lock() {
+  static std::mutex lock;
+  return lock;
+}
+
 // The packed B of id `id` if it fits product p on the current ISA, else null (p then packs its B itself).
 const PackedB* find_packed_b(int id, const Gemm& p, int nr) {
   if (id == 0) return nullptr;
+  const std::lock_guard<std::mutex> guard(packed_bs_lock());
   const auto it = packed_bs().find(id);
   if (it == packed_bs().end()) return nullptr;
   const PackedB& b = it->second;
@@ -372,7 +383,7 @@ void gemm_batched(const Gemm& g, int batch, int64_t stride_a, int64_t stride_b, 
 }
 
 int gemm_pack_b(const float* b, int k, int n, int64_t ldb, bool trans_b) {
-  static int next_id = 1;
+  static std::atomic<int> next_id{1};
   const Variant& v = variant();
   const int nr = v.nr;
   const int nc_max = std::min(kNc, ceil_div(n, nr) * nr);
@@ -402,13 +413,18 @@ int gemm_pack_b(const float* b, int k, int n, int64_t ldb, bool trans_b) {
     }
   }
   const int id = next_id++;
+  const std::lock_guard<std::mutex> guard(packed_bs_lock());
   packed_bs().emplace(id, std::move(packed));
   return id;
 }
 
-void gemm_release_packed_b(int id) { packed_bs().erase(id); }
+void gemm_release_packed_b(int id) {
+  const std::lock_guard<std::mutex> guard(packed_bs_lock());
+  packed_bs().erase(id);
+}
 
 int64_t gemm_packed_b_floats() {
+  const std::lock_guard<std::mutex> guard(packed_bs_lock());
   int64_t total = 0;
   for (const auto& [id, b] : packed_bs()) total += static_cast<int64_t>(b.data.size());
   return total;
