@@ -393,10 +393,8 @@ int gemm_pack_b(const float* b, int k, int n, int64_t ldb, bool trans_b) {
   g.n = n;
   g.ldb = ldb;
   g.trans_b = trans_b;
-  int64_t floats = 0;
-  for (int jc = 0; jc < n; jc += nc_max) {
-    for (int pc = 0; pc < k; pc += kc_max) floats += static_cast<int64_t>(ceil_div(std::min(nc_max, n - jc), nr)) * nr * std::min(kc_max, k - pc);
-  }
+  // Every (NC block, KC slice) is its panels × NR × KC floats; NC is a multiple of NR, so they add up to this.
+  const int64_t floats = static_cast<int64_t>(ceil_div(n, nr)) * nr * k;
   PackedB packed{k, n, nr, trans_b, current_isa(), std::vector<float>(static_cast<size_t>(floats))};
   float* out = packed.data.data();
   for (int jc = 0; jc < n; jc += nc_max) {

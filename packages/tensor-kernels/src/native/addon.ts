@@ -264,6 +264,11 @@ function assertSpan(kernel: string, name: string, memory: ArrayBuffer, offset: u
   return offset;
 }
 
+/** Whether the float spans [a, a + aFloats) and [b, b + bFloats) (byte offsets) share memory. */
+function spansOverlap(a: number, aFloats: number, b: number, bFloats: number): boolean {
+  return aFloats > 0 && bFloats > 0 && a < b + 4 * bFloats && b < a + 4 * aFloats;
+}
+
 function assertMemory(kernel: string, memory: unknown): ArrayBuffer {
   if (!(memory instanceof ArrayBuffer)) throw new TypeError(`${kernel}: memory must be an ArrayBuffer, got ${Object.prototype.toString.call(memory)}`);
   return memory;
@@ -505,8 +510,8 @@ export function nativeBinary(memory: ArrayBuffer, o: { big: number; small: numbe
   const big = assertSpan(kernel, "big", memory, o.big, n);
   const small = assertSpan(kernel, "small", memory, o.small, ns);
   const out = assertSpan(kernel, "out", memory, o.out, n);
-  if (out !== big && n > 0 && out < big + n * 4 && big < out + n * 4) throw new RangeError(`${kernel}: out overlaps big without being the same span`);
-  if (n > 0 && out < small + ns * 4 && small < out + n * 4) throw new RangeError(`${kernel}: out must not overlap small`);
+  if (out !== big && spansOverlap(out, n, big, n)) throw new RangeError(`${kernel}: out overlaps big without being the same span`);
+  if (spansOverlap(out, n, small, ns)) throw new RangeError(`${kernel}: out must not overlap small`);
   requireCall("binary").binary(memory, big, small, out, n, ns, BINARY_OPS[o.op], +o.smallFirst);
 }
 
@@ -519,7 +524,7 @@ export function nativeColumnSums(memory: ArrayBuffer, o: { x: number; out: numbe
   if (rows * cols > 2 ** 53) throw new RangeError(`${kernel}: rows × cols is too large`);
   const x = assertSpan(kernel, "x", memory, o.x, rows * cols);
   const out = assertSpan(kernel, "out", memory, o.out, cols);
-  if (cols > 0 && rows > 0 && out < x + rows * cols * 4 && x < out + cols * 4) throw new RangeError(`${kernel}: out must not overlap x`);
+  if (spansOverlap(out, cols, x, rows * cols)) throw new RangeError(`${kernel}: out must not overlap x`);
   requireCall("columnSums").columnSums(memory, x, out, rows, cols);
 }
 

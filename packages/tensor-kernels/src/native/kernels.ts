@@ -655,7 +655,7 @@ const sum: KernelFunc = ({ inputs, backend, attrs }) => {
   const native = host(backend);
   const axes = util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
   const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
-  if (x.dtype !== "float32" || !leading || !nativeHas("columnSums")) return runWasm(Sum, native, { x }, attrs ?? {});
+  if (x.dtype !== "float32" || !leading) return runWasm(Sum, native, { x }, attrs ?? {});
   const rows = util.sizeFromShape(x.shape.slice(0, axes.length));
   const kept = x.shape.slice(axes.length);
   makeResident(native, x);
@@ -686,12 +686,14 @@ function binary(kernelName: string, op: "add" | "sub" | "mul"): KernelFunc {
     const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
     const native = host(backend);
     const fallback = () => runWasm(kernelName, native, { a, b }, attrs ?? {});
-    if (a.dtype !== "float32" || b.dtype !== "float32" || !nativeHas("binary")) return fallback();
+    if (a.dtype !== "float32" || b.dtype !== "float32") return fallback();
     const outShape = backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
     const size = util.sizeFromShape(outShape);
     const [na, nb] = [util.sizeFromShape(a.shape), util.sizeFromShape(b.shape)];
+    // small's shape without its leading 1s is big's trailing shape
     const trailing = (small: TensorInfo, big: TensorInfo) => {
-      const s = small.shape.slice(small.shape.findIndex((d) => d !== 1) === -1 ? small.shape.length : small.shape.findIndex((d) => d !== 1));
+      const first = small.shape.findIndex((d) => d !== 1);
+      const s = first === -1 ? [] : small.shape.slice(first);
       return s.every((d, i) => d === big.shape[big.shape.length - s.length + i]);
     };
     let big: TensorInfo, small: TensorInfo, smallFirst: boolean;
@@ -737,10 +739,15 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
 
 /**
  * Kernels that need an addon call added after the first builds: `installNativeKernels` registers them only when
- * the loaded addon has it (no wasm kernel stands behind them; their callers compose tfjs ops when they are absent).
+ * the loaded addon has it. Without it, tfjs kernels get wasm's own config (Sum, Add, Sub, Multiply), and our gradient
+ * kernels none (their callers then compose tfjs ops).
  */
 export const NATIVE_KERNEL_REQUIRES: Readonly<Record<string, Parameters<typeof nativeHas>[0]>> = {
   [ActivationGrad]: "activationGrad",
   [AttentionGrad]: "attentionGrad",
   [MaskedAttentionGrad]: "attentionGrad",
+  [Sum]: "columnSums",
+  [Add]: "binary",
+  [Sub]: "binary",
+  [Multiply]: "binary",
 };
