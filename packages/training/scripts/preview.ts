@@ -11,14 +11,14 @@
  * (runs/<name>/checkpoint.safetensors) is accepted too (its EMA weights), to look at a run while it goes.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { TRAINING_FORMAT, UNet, DiffusionPrior, createPipeline, interpolate, modelFromTrainingCheckpoint, textToImage, type Pipeline } from "@proj/unclip";
 import { parseSafetensors } from "@proj/clip";
 import { canonicalCaption, createEmojiDataset, encodePng8, type SplitName } from "@proj/training-data";
 import { loadTrainedClip } from "../src/clip-embedder.js";
-import { MODEL_FILES, chooseBackend } from "../src/run.js";
+import { MODEL_FILES, chooseBackend, fromStart } from "../src/run.js";
 
 const { values } = parseArgs({
   options: {
@@ -40,12 +40,6 @@ const numInferenceSteps = Number(values.steps);
 const seed = Number(values.seed);
 const guidanceScale = values.guidance === undefined ? undefined : Number(values.guidance);
 const backend = await chooseBackend(values.backend);
-
-/**
- * npm runs this in the workspace folder: a relative path is relative to where npm was started (the repository root for
- * `npm run preview -w @proj/training`).
- */
-const fromStart = (path: string) => resolve(process.env.INIT_CWD ?? process.cwd(), path);
 
 /** A model file or a training checkpoint (EMA weights); "none" leaves it out. */
 function load<T extends UNet | DiffusionPrior>(name: string, kind: string): T | undefined {

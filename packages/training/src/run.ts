@@ -175,14 +175,21 @@ export function parseTrainingArgs(
 }
 
 /**
+ * A path given on the command line: npm runs the scripts in the workspace folder, so a relative path means one
+ * relative to where npm was started (the repository root for `npm run … -w @proj/training`).
+ */
+export function fromStart(path: string): string {
+  return resolve(process.env.INIT_CWD ?? process.cwd(), path);
+}
+
+/**
  * `--init <model file>`: a run that starts (no checkpoint to resume) takes its first weights from a model file, e.g.
  * the shipped model, to train it further; `runs/<name>/init.json` remembers the file and its `trainedSteps`, which
  * the shipped model's `trainedSteps` then includes. Returns the file's bytes, or undefined when resuming or not asked.
  */
 export function initialModelBytes(paths: RunPaths, init: string | undefined, resuming: boolean): Uint8Array | undefined {
   if (init === undefined || resuming) return undefined;
-  // npm runs the script in the workspace folder; a relative path means one relative to where npm was started
-  const path = resolve(process.env.INIT_CWD ?? process.cwd(), init);
+  const path = fromStart(init);
   if (!existsSync(path)) throw new Error(`--init: no model file at ${path}`);
   const buffer = readFileSync(path);
   const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
