@@ -44,78 +44,81 @@ using FilterKernel = void (*)(int64_t pixels, const float* const* rows, int64_t 
 // ---- scalar -------------------------------------------------------------------------------------------------
 
 template <int MR>
-void forward_scalar(int taps, int cin, const float* const* rows, const float* b, float* c, int64_t ldc,
-                    bool accumulate) {
-  ScalarTile<MR> tile;
-  for (int t = 0; t < taps; t++, rows += MR) {
-    for (int ci = 0; ci < cin; ci++, b += 16) tile.step([rows, ci](int i) { return rows[i] + ci; }, b);
+struct ScalarConv {
+  static void forward(int taps, int cin, const float* const* rows, const float* b, float* c, int64_t ldc,
+                      bool accumulate) {
+    ScalarTile<MR> tile;
+    for (int t = 0; t < taps; t++, rows += MR) {
+      for (int ci = 0; ci < cin; ci++, b += 16) tile.step([rows, ci](int i) { return rows[i] + ci; }, b);
+    }
+    tile.store(c, ldc, accumulate);
   }
-  tile.store(c, ldc, accumulate);
-}
 
-template <int MR>
-void filter_scalar(int64_t pixels, const float* const* rows, int64_t offset, const float* b, float* c, int64_t ldc,
-                   bool accumulate) {
-  ScalarTile<MR> tile;
-  for (int64_t p = 0; p < pixels; p++, b += 16) {
-    const float* a = rows[p] + offset;
-    tile.step([a](int i) { return a + i; }, b);
+  static void filter(int64_t pixels, const float* const* rows, int64_t offset, const float* b, float* c, int64_t ldc,
+                     bool accumulate) {
+    ScalarTile<MR> tile;
+    for (int64_t p = 0; p < pixels; p++, b += 16) {
+      const float* a = rows[p] + offset;
+      tile.step([a](int i) { return a + i; }, b);
+    }
+    tile.store(c, ldc, accumulate);
   }
-  tile.store(c, ldc, accumulate);
-}
+};
 
 // ---- AVX2, AVX-512 ------------------------------------------------------------------------------------------
 
 #if PROJ_X86
 template <int MR>
-PROJ_TARGET_AVX2 void forward_avx2(int taps, int cin, const float* const* rows, const float* b, float* c,
-                                   int64_t ldc, bool accumulate) {
-  __m256 acc[MR][2];
-  tile_zero<MR>(acc);
-  for (int t = 0; t < taps; t++, rows += MR) {
-    const float* r[MR];
-    for (int i = 0; i < MR; i++) r[i] = rows[i];
-    for (int ci = 0; ci < cin; ci++, b += 16) tile_step<MR>(acc, [&r, ci](int i) { return r[i] + ci; }, b);
+struct Avx2Conv {
+  PROJ_TARGET_AVX2 static void forward(int taps, int cin, const float* const* rows, const float* b, float* c,
+                                     int64_t ldc, bool accumulate) {
+    __m256 acc[MR][2];
+    tile_zero<MR>(acc);
+    for (int t = 0; t < taps; t++, rows += MR) {
+      const float* r[MR];
+      for (int i = 0; i < MR; i++) r[i] = rows[i];
+      for (int ci = 0; ci < cin; ci++, b += 16) tile_step<MR>(acc, [&r, ci](int i) { return r[i] + ci; }, b);
+    }
+    tile_store<MR>(acc, c, ldc, accumulate);
   }
-  tile_store<MR>(acc, c, ldc, accumulate);
-}
+
+  PROJ_TARGET_AVX2 static void filter(int64_t pixels, const float* const* rows, int64_t offset, const float* b, float* c,
+                                    int64_t ldc, bool accumulate) {
+    __m256 acc[MR][2];
+    tile_zero<MR>(acc);
+    for (int64_t p = 0; p < pixels; p++, b += 16) {
+      const float* a = rows[p] + offset;
+      tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+    }
+    tile_store<MR>(acc, c, ldc, accumulate);
+  }
+};
 
 template <int MR>
-PROJ_TARGET_AVX2 void filter_avx2(int64_t pixels, const float* const* rows, int64_t offset, const float* b, float* c,
-                                  int64_t ldc, bool accumulate) {
-  __m256 acc[MR][2];
-  tile_zero<MR>(acc);
-  for (int64_t p = 0; p < pixels; p++, b += 16) {
-    const float* a = rows[p] + offset;
-    tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+struct Avx512Conv {
+  PROJ_TARGET_AVX512 static void forward(int taps, int cin, const float* const* rows, const float* b, float* c,
+                                         int64_t ldc, bool accumulate) {
+    __m512 acc[MR][2];
+    tile_zero<MR>(acc);
+    for (int t = 0; t < taps; t++, rows += MR) {
+      const float* r[MR];
+      for (int i = 0; i < MR; i++) r[i] = rows[i];
+      for (int ci = 0; ci < cin; ci++, b += 32) tile_step<MR>(acc, [&r, ci](int i) { return r[i] + ci; }, b);
+    }
+    tile_store<MR>(acc, c, ldc, accumulate);
   }
-  tile_store<MR>(acc, c, ldc, accumulate);
-}
 
-template <int MR>
-PROJ_TARGET_AVX512 void forward_avx512(int taps, int cin, const float* const* rows, const float* b, float* c,
-                                       int64_t ldc, bool accumulate) {
-  __m512 acc[MR][2];
-  tile_zero<MR>(acc);
-  for (int t = 0; t < taps; t++, rows += MR) {
-    const float* r[MR];
-    for (int i = 0; i < MR; i++) r[i] = rows[i];
-    for (int ci = 0; ci < cin; ci++, b += 32) tile_step<MR>(acc, [&r, ci](int i) { return r[i] + ci; }, b);
+  PROJ_TARGET_AVX512 static void filter(int64_t pixels, const float* const* rows, int64_t offset, const float* b,
+                                        float* c, int64_t ldc, bool accumulate) {
+    __m512 acc[MR][2];
+    tile_zero<MR>(acc);
+    for (int64_t p = 0; p < pixels; p++, b += 32) {
+      const float* a = rows[p] + offset;
+      tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+    }
+    tile_store<MR>(acc, c, ldc, accumulate);
   }
-  tile_store<MR>(acc, c, ldc, accumulate);
-}
-
-template <int MR>
-PROJ_TARGET_AVX512 void filter_avx512(int64_t pixels, const float* const* rows, int64_t offset, const float* b,
-                                      float* c, int64_t ldc, bool accumulate) {
-  __m512 acc[MR][2];
-  tile_zero<MR>(acc);
-  for (int64_t p = 0; p < pixels; p++, b += 32) {
-    const float* a = rows[p] + offset;
-    tile_step<MR>(acc, [a](int i) { return a + i; }, b);
-  }
-  tile_store<MR>(acc, c, ldc, accumulate);
-}
+};
 #endif
 
 // ---- variants -----------------------------------------------------------------------------------------------
@@ -126,45 +129,24 @@ struct Variant {
   FilterKernel filter[kMaxMr + 1];
 };
 
-template <template <int> class F, template <int> class G, int... H>
+// kernels[h] = K<h> for h in 1..N (index 0 unused); K<h> has static forward and filter.
+template <template <int> class K, int... H>
 void fill(Variant& v, std::integer_sequence<int, H...>) {
-  ((v.forward[H + 1] = &F<H + 1>::run, v.filter[H + 1] = &G<H + 1>::run), ...);
+  ((v.forward[H + 1] = &K<H + 1>::forward, v.filter[H + 1] = &K<H + 1>::filter), ...);
 }
 
-#define PROJ_KERNEL_STRUCTS(NAME)                                                                                  \
-  template <int MR>                                                                                                \
-  struct NAME##Forward {                                                                                           \
-    static void run(int taps, int cin, const float* const* rows, const float* b, float* c, int64_t ldc, bool acc) { \
-      forward_##NAME<MR>(taps, cin, rows, b, c, ldc, acc);                                                         \
-    }                                                                                                              \
-  };                                                                                                               \
-  template <int MR>                                                                                                \
-  struct NAME##Filter {                                                                                            \
-    static void run(int64_t pixels, const float* const* rows, int64_t offset, const float* b, float* c,          \
-                    int64_t ldc, bool acc) {                                                                       \
-      filter_##NAME<MR>(pixels, rows, offset, b, c, ldc, acc);                                                     \
-    }                                                                                                              \
-  };
-
-PROJ_KERNEL_STRUCTS(scalar)
-#if PROJ_X86
-PROJ_KERNEL_STRUCTS(avx2)
-PROJ_KERNEL_STRUCTS(avx512)
-#endif
-#undef PROJ_KERNEL_STRUCTS
-
-template <template <int> class F, template <int> class G, int MR>
+template <template <int> class K, int MR>
 Variant make_variant(int nr) {
   Variant v{MR, nr, {}, {}};
-  fill<F, G>(v, std::make_integer_sequence<int, MR>());
+  fill<K>(v, std::make_integer_sequence<int, MR>());
   return v;
 }
 
 const Variant& variant() {
-  static const Variant scalar = make_variant<scalarForward, scalarFilter, 4>(16);
+  static const Variant scalar = make_variant<ScalarConv, 4>(16);
 #if PROJ_X86
-  static const Variant avx2 = make_variant<avx2Forward, avx2Filter, 6>(16);
-  static const Variant avx512 = make_variant<avx512Forward, avx512Filter, 8>(32);
+  static const Variant avx2 = make_variant<Avx2Conv, 6>(16);
+  static const Variant avx512 = make_variant<Avx512Conv, 8>(32);
   switch (current_isa()) {
     case Isa::kAvx512: return avx512;
     case Isa::kAvx2: return avx2;

@@ -72,17 +72,13 @@ constexpr void fill_kernels(MicroKernel* out, std::integer_sequence<int, H...>) 
 
 // ---- scalar -------------------------------------------------------------------------------------------------
 
-template <int MR>
-void micro_scalar(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-  ScalarTile<MR> tile;
-  for (int64_t p = 0; p < kc; p++, a += MR, b += 16) tile.step([a](int i) { return a + i; }, b);
-  tile.store(c, ldc, accumulate);
-}
-
+// Each micro-kernel is the static `run` of a template on the tile height (fill_kernels takes the template).
 template <int MR>
 struct ScalarKernel {
   static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-    micro_scalar<MR>(kc, a, b, c, ldc, accumulate);
+    ScalarTile<MR> tile;
+    for (int64_t p = 0; p < kc; p++, a += MR, b += 16) tile.step([a](int i) { return a + i; }, b);
+    tile.store(c, ldc, accumulate);
   }
 };
 
@@ -94,17 +90,12 @@ void epilogue_scalar(float* c, int64_t ldc, int rows, int cols, const float* bia
 
 #if PROJ_X86
 template <int MR>
-PROJ_TARGET_AVX2 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-  __m256 acc[MR][2];
-  tile_zero<MR>(acc);
-  for (int64_t p = 0; p < kc; p++, a += MR, b += 16) tile_step<MR>(acc, [a](int i) { return a + i; }, b);
-  tile_store<MR>(acc, c, ldc, accumulate);
-}
-
-template <int MR>
 struct Avx2Kernel {
-  static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-    micro_avx2<MR>(kc, a, b, c, ldc, accumulate);
+  PROJ_TARGET_AVX2 static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+    __m256 acc[MR][2];
+    tile_zero<MR>(acc);
+    for (int64_t p = 0; p < kc; p++, a += MR, b += 16) tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+    tile_store<MR>(acc, c, ldc, accumulate);
   }
 };
 
@@ -115,18 +106,13 @@ PROJ_TARGET_AVX2 void epilogue_avx2(float* c, int64_t ldc, int rows, int cols, c
 // ---- AVX-512 ------------------------------------------------------------------------------------------------
 
 template <int MR>
-PROJ_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                                     bool accumulate) {
-  __m512 acc[MR][2];
-  tile_zero<MR>(acc);
-  for (int64_t p = 0; p < kc; p++, a += MR, b += 32) tile_step<MR>(acc, [a](int i) { return a + i; }, b);
-  tile_store<MR>(acc, c, ldc, accumulate);
-}
-
-template <int MR>
 struct Avx512Kernel {
-  static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-    micro_avx512<MR>(kc, a, b, c, ldc, accumulate);
+  PROJ_TARGET_AVX512 static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                     bool accumulate) {
+    __m512 acc[MR][2];
+    tile_zero<MR>(acc);
+    for (int64_t p = 0; p < kc; p++, a += MR, b += 32) tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+    tile_store<MR>(acc, c, ldc, accumulate);
   }
 };
 
