@@ -357,6 +357,8 @@ const ORT_SESSION_OPTIONS: Ort.InferenceSession.SessionOptions = {
   executionMode: "sequential",
 };
 const ORT_THREADS = [1, 2] as const;
+/** Idle time before each timed sample of the models section (lets other configurations' worker threads go to sleep). */
+const SETTLE_MS = 50;
 
 /** onnxruntime-node, loaded on demand: the section runs without it (a missing or broken install) and says why. */
 async function loadOnnxruntime(): Promise<{ ort: typeof Ort } | { reason: string }> {
@@ -471,6 +473,9 @@ async function modelsSection(): Promise<void> {
       for (let i = 0; i < n + 2; i++) {
         for (const [j, t] of timed.entries()) {
           await t.enter();
+          // A pause before each sample: the previous configuration's idle workers (onnxruntime's spin for a while
+          // after a run) must not compete with this one for the cores.
+          await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
           const t0 = performance.now();
           await t.run();
           const dt = performance.now() - t0;

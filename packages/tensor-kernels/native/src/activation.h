@@ -105,3 +105,77 @@ PROJ_INLINE void activate_row(float* y, const float* bias, int n, int act, float
 }
 
 }  // namespace projnative
+
+// ---- the same activations on AVX-512 registers (the GEMM epilogue applies them to a tile before storing it) ----
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define PROJ_TARGET_AVX512_ACT __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
+
+namespace projnative {
+
+// max, min, scalef and roundscale through their all-lanes masked forms: GCC 12's unmasked ones pass an undefined
+// source register and warn (-Wmaybe-uninitialized) wherever they are inlined. The same instructions.
+PROJ_TARGET_AVX512_ACT PROJ_INLINE __m512 vmax512(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }
+PROJ_TARGET_AVX512_ACT PROJ_INLINE __m512 vmin512(__m512 a, __m512 b) { return _mm512_mask_min_ps(a, 0xFFFF, a, b); }
+
+// exp(x) to ~1 ulp over [−87.3, 88.7], the polynomial of fast_exp; the power of two comes from vscalefps, so the
+// result flushes to 0 below the range and saturates to +∞ above it (NaN stays NaN).
+PROJ_TARGET_AVX512_ACT PROJ_INLINE __m512 vexp512(__m512 x) {
+  const __m512 xc = vmax512(vmin512(x, _mm512_set1_ps(88.7f)), _mm512_set1_ps(-87.3f));
+  const __m512 xl = _mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f));
+  const __m512 n = _mm512_mask_roundscale_ps(xl, 0xFFFF, xl, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  __m512 y = _mm512_mask_scalef_ps(p, 0xFFFF, p, n);
+  // Outside the clamped range: exactly 0 below, +∞ above; NaN inputs pass through.
+  y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ), _mm512_setzero_ps());
+  y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, _mm512_set1_ps(88.7f), _CMP_GT_OQ), _mm512_set1_ps(__builtin_inff()));
+  return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+PROJ_TARGET_AVX512_ACT PROJ_INLINE __m512 vsigmoid512(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  return _mm512_div_ps(one, _mm512_add_ps(one, vexp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+// act(x) for every Activation code, as activate_span computes it.
+PROJ_TARGET_AVX512_ACT PROJ_INLINE __m512 activate512(__m512 x, int act, float alpha) {
+  const __m512 zero = _mm512_setzero_ps();
+  switch (act) {
+    case kActRelu: return vmax512(x, zero);
+    case kActRelu6: return vmin512(vmax512(x, zero), _mm512_set1_ps(6.0f));
+    case kActLeakyRelu: return _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), x, _mm512_set1_ps(alpha));
+    case kActElu:
+      return _mm512_mask_sub_ps(x, _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), vexp512(x), _mm512_set1_ps(1.0f));
+    case kActSigmoid: return vsigmoid512(x);
+    case kActGelu: {  // 0.5·x·(1 + erf(x/√2)), erf as fast_erf
+      const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
+      const __m512 az = _mm512_abs_ps(z);
+      const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), az, _mm512_set1_ps(1.0f)));
+      __m512 poly = _mm512_fmadd_ps(t, _mm512_set1_ps(1.061405429f), _mm512_set1_ps(-1.453152027f));
+      poly = _mm512_fmadd_ps(t, poly, _mm512_set1_ps(1.421413741f));
+      poly = _mm512_fmadd_ps(t, poly, _mm512_set1_ps(-0.284496736f));
+      poly = _mm512_fmadd_ps(t, poly, _mm512_set1_ps(0.254829592f));
+      poly = _mm512_mul_ps(t, poly);
+      const __m512 e = vexp512(_mm512_mul_ps(_mm512_sub_ps(zero, az), az));
+      __m512 erf = _mm512_fnmadd_ps(poly, e, _mm512_set1_ps(1.0f));
+      erf = _mm512_mask_sub_ps(erf, _mm512_cmp_ps_mask(z, zero, _CMP_LT_OQ), zero, erf);
+      return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+    }
+    case kActQuickGelu: return _mm512_mul_ps(x, vsigmoid512(_mm512_mul_ps(x, _mm512_set1_ps(1.702f))));
+    case kActSilu: return _mm512_mul_ps(x, vsigmoid512(x));
+    default: return x;
+  }
+}
+
+}  // namespace projnative
+#endif

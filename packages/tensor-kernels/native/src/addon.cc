@@ -165,6 +165,17 @@ napi_value Binary_(napi_env env, napi_callback_info info) {
   });
 }
 
+// copyBlocks(mem, src, dst, run, n0, n1, n2, ss0, ss1, ss2, ds0, ds1, ds2): byte offsets, the rest in words
+napi_value CopyBlocks_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  return guarded(env, [&] {
+    const int64_t n[3] = {args.integer(4), args.integer(5), args.integer(6)};
+    const int64_t ss[3] = {args.integer(7), args.integer(8), args.integer(9)};
+    const int64_t ds[3] = {args.integer(10), args.integer(11), args.integer(12)};
+    copy_blocks(reinterpret_cast<const int32_t*>(args.floats(1)), reinterpret_cast<int32_t*>(args.floats(2)), args.integer(3), n, ss, ds);
+  });
+}
+
 // packB(mem, b, k, n, ldb, transB) → id
 napi_value PackB_(napi_env env, napi_callback_info info) {
   Args args(env, info, true);
@@ -297,6 +308,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"exp", nullptr, Exp_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"columnSums", nullptr, ColumnSums_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"copyBlocks", nullptr, CopyBlocks_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"packB", nullptr, PackB_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"releasePackedB", nullptr, ReleasePackedB_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"packedBFloats", nullptr, PackedBFloats_, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -45,19 +45,21 @@ void head_probabilities(const AttentionShape& s, int bh, const float* q, const f
   for (int i = 0; i < tq; i++) {
     float* row = p + static_cast<int64_t>(i) * tk;
     const int live = s.causal ? std::min(tk, i + 1) : tk;
-    if (mask_head == nullptr) {
-      for (int j = 0; j < live; j++) row[j] *= s.scale;
-    } else {
+    // Without a mask the softmax applies the scale itself (exp(scale · (x − max)), one pass less); with one, or a
+    // scale that is not positive, the scores are scaled here first.
+    float scale = s.scale;
+    if (mask_head != nullptr) {
       const float* m = mask_head + i * s.mask_strides[2];
       for (int j = 0; j < live; j++) row[j] = row[j] * s.scale + m[j * s.mask_strides[3]];
+      scale = 1.0f;
+    } else if (!(scale > 0.0f)) {
+      for (int j = 0; j < live; j++) row[j] *= scale;
+      scale = 1.0f;
     }
-    float row_max = kNegInf;
-    for (int j = 0; j < live; j++) row_max = std::max(row_max, row[j]);
-    if (row_max == kNegInf) {  // every key dropped: zeros
+    if (live == 0 || softmax_row(row, live, scale) == kNegInf) {  // every key dropped: zeros
       std::fill(row, row + tk, 0.0f);
       continue;
     }
-    softmax_row(row, live);
     std::fill(row + live, row + tk, 0.0f);
   }
 }

@@ -1,10 +1,15 @@
 #include "elementwise.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "activation.h"
 #include "isa.h"
 #include "thread-pool.h"
+
+#if PROJ_X86
+#include <immintrin.h>
+#endif
 
 namespace projnative {
 
@@ -37,11 +42,12 @@ PROJ_INLINE float row_sum(const float* x, int n) {
   return s;
 }
 
-PROJ_INLINE void softmax_impl(float* x, int n) {
+PROJ_INLINE float softmax_impl(float* x, int n, float scale) {
   const float m = row_max(x, n);
-  for (int j = 0; j < n; j++) x[j] = fast_exp(x[j] - m);
+  for (int j = 0; j < n; j++) x[j] = fast_exp((x[j] - m) * scale);
   const float inv = 1.0f / row_sum(x, n);
   for (int j = 0; j < n; j++) x[j] *= inv;
+  return m;
 }
 
 PROJ_INLINE void activate_impl(float* y, int64_t ld, int rows, int cols, const float* bias, int act, float alpha) {
@@ -87,14 +93,14 @@ void activation_grad_scalar(const float* x, const float* dy, float* dx, int64_t 
 }
 
 void exp_scalar(const float* x, float* y, int64_t n) { exp_impl(x, y, n); }
-void softmax_scalar(float* x, int n) { softmax_impl(x, n); }
+float softmax_scalar(float* x, int n, float scale) { return softmax_impl(x, n, scale); }
 void activate_scalar(float* y, int64_t ld, int rows, int cols, const float* bias, int act, float alpha) {
   activate_impl(y, ld, rows, cols, bias, act, alpha);
 }
 
 #if PROJ_X86
 PROJ_TARGET_AVX2 void exp_avx2(const float* x, float* y, int64_t n) { exp_impl(x, y, n); }
-PROJ_TARGET_AVX2 void softmax_avx2(float* x, int n) { softmax_impl(x, n); }
+PROJ_TARGET_AVX2 float softmax_avx2(float* x, int n, float scale) { return softmax_impl(x, n, scale); }
 PROJ_TARGET_AVX2 void activation_grad_avx2(const float* x, const float* dy, float* dx, int64_t n, int act) {
   activation_grad_impl(x, dy, dx, n, act);
 }
@@ -102,7 +108,33 @@ PROJ_TARGET_AVX2 void activate_avx2(float* y, int64_t ld, int rows, int cols, co
   activate_impl(y, ld, rows, cols, bias, act, alpha);
 }
 PROJ_TARGET_AVX512 void exp_avx512(const float* x, float* y, int64_t n) { exp_impl(x, y, n); }
-PROJ_TARGET_AVX512 void softmax_avx512(float* x, int n) { softmax_impl(x, n); }
+// Softmax on AVX-512 registers: the row in 16-float chunks, the last one masked (attention's rows are short, 50 or
+// 77 keys, where the auto-vectorised loops spend most of their time on remainders). The maximum, then
+// e = exp(scale·(x − max)) with the sum of e over 16 lanes, then e / sum.
+PROJ_TARGET_AVX512 float softmax_avx512(float* x, int n, float scale) {
+  const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
+  auto tail = [n](int j) { return static_cast<__mmask16>(n - j >= 16 ? 0xFFFF : (1u << (n - j)) - 1); };
+  __m512 m = neg_inf;
+  for (int j = 0; j < n; j += 16) m = vmax512(m, _mm512_mask_loadu_ps(neg_inf, tail(j), x + j));
+  alignas(64) float lanes[16];  // not _mm512_reduce_*_ps: GCC 12 warns inside them (-Wmaybe-uninitialized)
+  _mm512_store_ps(lanes, m);
+  float top = lanes[0];
+  for (float v : lanes) top = v > top ? v : top;
+  const __m512 row_max = _mm512_set1_ps(top), factor = _mm512_set1_ps(scale);
+  __m512 sum = _mm512_setzero_ps();
+  for (int j = 0; j < n; j += 16) {
+    const __mmask16 live = tail(j);
+    const __m512 e = vexp512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(live, x + j), row_max), factor));
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(live, e));
+    _mm512_mask_storeu_ps(x + j, live, e);
+  }
+  _mm512_store_ps(lanes, sum);
+  float total = 0;
+  for (float v : lanes) total += v;
+  const __m512 inv = _mm512_set1_ps(1.0f / total);
+  for (int j = 0; j < n; j += 16) _mm512_mask_storeu_ps(x + j, tail(j), _mm512_mul_ps(_mm512_maskz_loadu_ps(tail(j), x + j), inv));
+  return top;
+}
 PROJ_TARGET_AVX512 void activation_grad_avx512(const float* x, const float* dy, float* dx, int64_t n, int act) {
   activation_grad_impl(x, dy, dx, n, act);
 }
@@ -140,13 +172,13 @@ void exp_array(const float* x, float* y, int64_t n) {
   }
 }
 
-void softmax_row(float* x, int n) {
+float softmax_row(float* x, int n, float scale) {
   switch (current_isa()) {
 #if PROJ_X86
-    case Isa::kAvx512: return softmax_avx512(x, n);
-    case Isa::kAvx2: return softmax_avx2(x, n);
+    case Isa::kAvx512: return softmax_avx512(x, n, scale);
+    case Isa::kAvx2: return softmax_avx2(x, n, scale);
 #endif
-    default: return softmax_scalar(x, n);
+    default: return softmax_scalar(x, n, scale);
   }
 }
 
@@ -159,7 +191,7 @@ void softmax_rows(const float* x, float* y, int64_t rows, int n) {
     for (int64_t r = task * rows_per_task; r < end; r++) {
       float* out = y + r * n;
       if (out != x + r * n) std::copy(x + r * n, x + (r + 1) * n, out);
-      softmax_row(out, n);  // a row of all −∞: −∞ − (−∞) = NaN throughout, as tfjs
+      softmax_row(out, n, 1.0f);  // a row of all −∞: −∞ − (−∞) = NaN throughout, as tfjs
     }
   };
   if (tasks > 1) {
@@ -264,6 +296,18 @@ void binary_op(const float* big, const float* small, float* out, int64_t n, int6
     ThreadPool::instance().run(static_cast<int>(chunks), body);
   } else if (n > 0) {
     body(0, 0);
+  }
+}
+
+void copy_blocks(const int32_t* src, int32_t* dst, int64_t run, const int64_t n[3], const int64_t ss[3],
+                 const int64_t ds[3]) {
+  const size_t bytes = static_cast<size_t>(run) * sizeof(int32_t);
+  for (int64_t i = 0; i < n[0]; i++) {
+    for (int64_t j = 0; j < n[1]; j++) {
+      const int32_t* s = src + i * ss[0] + j * ss[1];
+      int32_t* d = dst + i * ds[0] + j * ds[1];
+      for (int64_t l = 0; l < n[2]; l++, s += ss[2], d += ds[2]) std::memcpy(d, s, bytes);
+    }
   }
 }
 

@@ -19,8 +19,9 @@ void activate_rows(float* y, int64_t ld, int rows, int cols, const float* bias, 
 // y[i] = exp(x[i]) for i < n (y may be x). Parallel over chunks for large n.
 void exp_array(const float* x, float* y, int64_t n);
 
-// x[0..n) ← softmax(x[0..n)) in place; x must hold at least one finite value.
-void softmax_row(float* x, int n);
+// x[0..n) ← softmax(scale · x[0..n)) in place, computed as exp(scale · (x − max x)) / Σ (scale > 0); returns max x.
+// x must hold at least one finite value (a row of all −∞ becomes NaN, and max x is −∞).
+float softmax_row(float* x, int n, float scale);
 
 // y [rows, n] = softmax of each row of x (y may be x); a row whose maximum is −∞ gives NaN, as tfjs computes it.
 // Parallel over blocks of rows.
@@ -40,5 +41,11 @@ void column_sums(const float* x, float* out, int64_t rows, int64_t cols);
 // equal shapes, 1 for a scalar), or small[j] ∘ big[r·ns + j] when small_first. ∘: 0 add, 1 subtract, 2 multiply.
 // out may be big. Parallel over chunks for large n.
 void binary_op(const float* big, const float* small, float* out, int64_t n, int64_t ns, int op, bool small_first);
+
+// Strided block copy of 4-byte words (SplitV, Concat and Transpose move data with it): for i < n[0], j < n[1],
+// l < n[2], the `run` words at src + i·ss[0] + j·ss[1] + l·ss[2] go to dst + i·ds[0] + j·ds[1] + l·ds[2]. The
+// source and destination must not overlap. One thread (it is bound by memory, and the runs are short).
+void copy_blocks(const int32_t* src, int32_t* dst, int64_t run, const int64_t n[3], const int64_t ss[3],
+                 const int64_t ds[3]);
 
 }  // namespace projnative

@@ -7,14 +7,14 @@
 //   reference triple loop in double                    gemm_reference, for tests
 //
 // Blocking (Goto/BLIS): for each NC-column block of B and KC-deep slice, B is packed into NR-wide k-major panels
-// (KC × NR: one panel stays in L1 while the micro-kernel walks down A), then each MC-row block of A is packed into
-// MR-tall k-major panels (in L2) and multiplied panel by panel. Packing reads A and B through their transposes, so
+// (KC × NR: one panel is reused by every row tile of the block, from L1/L2; the first tile prefetches the next
+// panel into L2), then each MC-row block of A is packed into MR-tall k-major panels and multiplied panel by panel. Packing reads A and B through their transposes, so
 // all four transpose variants run the same micro-kernel at the same speed. A B stored [K, N] is packed row by row
 // (each row of the slice read once, front to back, and spread over the panels), so its reads stream even when
-// N is wide: reading it panel by panel, or in place, walks 256 rows at a stride of N floats per panel, which
+// N is wide: reading it panel by panel, or in place, walks KC rows at a stride of N floats per panel, which
 // defeats the prefetchers and maps every row to the same few L1 sets (see native/README.md, "small-M GEMM"). Edge panels are zero-padded; an edge tile
-// is computed into a local buffer and copied out. The epilogue (bias, activation) runs on each tile right after its
-// last K slice, while the tile is in L1.
+// is computed into a local buffer and copied out. The epilogue (bias, activation) runs on each tile after its last K
+// slice: in registers before the store (AVX-512), or on the stored tile while it is in L1.
 //
 // Threads: the pool packs B cooperatively, then tasks of (MC rows × a range of NR panels) run in parallel; every
 // element of C is computed by exactly one task in a fixed order of K, so results are identical for any thread count.
@@ -43,15 +43,27 @@ namespace projnative {
 
 namespace {
 
-constexpr int kKc = 256;   // K slice: a KC × NR panel of B is 32 KiB at NR = 32
-constexpr int kMcPanels = 16;  // MC = 16 · MR rows of A per block (224 rows ≈ 224 KiB packed at AVX-512)
-constexpr int kNc = 4096;  // N block
+// K slice. Deep slices mean few passes over C: each slice after the first reloads and restores every C tile, whose
+// rows (a wide C's rows are a multiple of 4 KiB apart) share a few L1 sets. KC = 1024 against 256 on Zen 4 (one
+// thread, GFLOP/s, best of runs): ViT-B/32's linear layers at 400 rows 94–104 → 104–106, n = 1024 100 → 106; a KC × NR
+// panel of B (128 KiB at NR = 32) then streams from L2, which the micro-kernel sustains (see native/README.md).
+constexpr int kKc = 1024;
+constexpr int kMcPanels = 16;  // MC = 16 · MR rows of A per block (224 rows, 0.9 MiB packed at AVX-512 and KC = 1024)
+constexpr int kNc = 2048;  // N block (the packed B slice: 8 MiB at KC = 1024)
 constexpr int kPackRows = 32;  // rows of B per packing task (B stored [K, N])
 // Below this many flops a product runs on one thread (waking the pool costs more than it saves).
 constexpr double kParallelFlops = 4e6;
 
-// a: an MR-tall packed panel of A, b: an NR-wide packed panel of B, both k-major.
-using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+// a: an MR-tall packed panel of A, b: an NR-wide packed panel of B, both k-major. next_b: the next panel of B
+// (kc × NR floats) to prefetch into L2 while this tile computes, or null.
+// epi: bias and activation to apply to the whole tile (MR × NR) before it is stored, or null.
+struct TileEpilogue {
+  const float* bias;  // the tile's NR values, or null
+  int act;
+  float alpha;
+};
+using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                             const float* next_b, const TileEpilogue* epi);
 using Epilogue = void (*)(float* c, int64_t ldc, int rows, int cols, const float* bias, int act, float alpha);
 
 // Micro-kernels exist for every tile height 1..MR (templates), so the driver can split a block's rows into tiles of
@@ -75,10 +87,14 @@ constexpr void fill_kernels(MicroKernel* out, std::integer_sequence<int, H...>) 
 // Each micro-kernel is the static `run` of a template on the tile height (fill_kernels takes the template).
 template <int MR>
 struct ScalarKernel {
-  static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, const float*,
+                  const TileEpilogue* epi) {
     ScalarTile<MR> tile;
     for (int64_t p = 0; p < kc; p++, a += MR, b += 16) tile.step([a](int i) { return a + i; }, b);
     tile.store(c, ldc, accumulate);
+    if (epi != nullptr) {
+      for (int r = 0; r < MR; r++) activate_row(c + r * ldc, epi->bias, 16, epi->act, epi->alpha);
+    }
   }
 };
 
@@ -91,11 +107,22 @@ void epilogue_scalar(float* c, int64_t ldc, int rows, int cols, const float* bia
 #if PROJ_X86
 template <int MR>
 struct Avx2Kernel {
-  PROJ_TARGET_AVX2 static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  PROJ_TARGET_AVX2 static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                                   const float* next_b, const TileEpilogue* epi) {
     __m256 acc[MR][2];
     tile_zero<MR>(acc);
-    for (int64_t p = 0; p < kc; p++, a += MR, b += 16) tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+    if (next_b != nullptr) {  // one cache line of the next panel per step: the whole panel by the last step
+      for (int64_t p = 0; p < kc; p++, a += MR, b += 16, next_b += 16) {
+        _mm_prefetch(reinterpret_cast<const char*>(next_b), _MM_HINT_T1);
+        tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+      }
+    } else {
+      for (int64_t p = 0; p < kc; p++, a += MR, b += 16) tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+    }
     tile_store<MR>(acc, c, ldc, accumulate);
+    if (epi != nullptr) {  // on the stored tile, while it is in L1 (auto-vectorised)
+      for (int r = 0; r < MR; r++) activate_row(c + r * ldc, epi->bias, 16, epi->act, epi->alpha);
+    }
   }
 };
 
@@ -108,10 +135,32 @@ PROJ_TARGET_AVX2 void epilogue_avx2(float* c, int64_t ldc, int rows, int cols, c
 template <int MR>
 struct Avx512Kernel {
   PROJ_TARGET_AVX512 static void run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                                     bool accumulate) {
+                                     bool accumulate, const float* next_b, const TileEpilogue* epi) {
     __m512 acc[MR][2];
     tile_zero<MR>(acc);
-    for (int64_t p = 0; p < kc; p++, a += MR, b += 32) tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+    if (next_b != nullptr) {  // the two cache lines of the next panel's row per step: the whole panel by the last
+      for (int64_t p = 0; p < kc; p++, a += MR, b += 32, next_b += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(next_b), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(next_b + 16), _MM_HINT_T1);
+        tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+      }
+    } else {
+      for (int64_t p = 0; p < kc; p++, a += MR, b += 32) tile_step<MR>(acc, [a](int i) { return a + i; }, b);
+    }
+    if (epi != nullptr) {  // in registers: C (when accumulating), then bias, then the activation
+      const __m512 bias0 = epi->bias == nullptr ? _mm512_setzero_ps() : _mm512_loadu_ps(epi->bias);
+      const __m512 bias1 = epi->bias == nullptr ? _mm512_setzero_ps() : _mm512_loadu_ps(epi->bias + 16);
+#pragma GCC unroll 14
+      for (int i = 0; i < MR; i++) {
+        if (accumulate) {
+          acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(c + i * ldc));
+          acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(c + i * ldc + 16));
+        }
+        acc[i][0] = activate512(_mm512_add_ps(acc[i][0], bias0), epi->act, epi->alpha);
+        acc[i][1] = activate512(_mm512_add_ps(acc[i][1], bias1), epi->act, epi->alpha);
+      }
+      accumulate = false;
+    }
     tile_store<MR>(acc, c, ldc, accumulate);
   }
 };
@@ -216,6 +265,18 @@ void empty_product(const Gemm& g, const Variant& v) {
   if (g.bias != nullptr || g.activation != kActNone) v.epilogue(g.c, g.ldc, g.m, g.n, g.bias, g.activation, g.alpha);
 }
 
+// The tile height for a block of `rows` rows: the one that computes the fewest padded rows among the heights from
+// 70% of MR to MR (shorter tiles reread B too often), the tallest of those on a tie. 50 rows → 5 tiles of 10 at
+// MR = 14 (4 of 13 would compute 52, 4 of 14 would compute 56); 224 → 16 of 14; 176 → 16 of 11.
+int tile_height(int rows, int mr) {
+  int best = mr, best_rows = ceil_div(rows, mr) * mr;
+  for (int h = mr - 1; h >= 1 && 10 * h >= 7 * mr; h--) {
+    const int computed = ceil_div(rows, h) * h;
+    if (computed < best_rows) best = h, best_rows = computed;
+  }
+  return std::min(best, rows);
+}
+
 // The tiles of MC-row block `ib` over NR panels [panel_begin, panel_end) of the packed B slice.
 void compute_block(const Gemm& g, const Variant& v, const float* a, const float* packed_b, int ib, int panel_begin,
                    int panel_end, int jc, int nc, int pc, int kc, float* packed_a) {
@@ -223,9 +284,9 @@ void compute_block(const Gemm& g, const Variant& v, const float* a, const float*
   const int mc_max = kMcPanels * v.mr;
   const int i0 = ib * mc_max;
   const int mc = std::min(mc_max, g.m - i0);
-  // Tiles of equal height: as few tiles as MR allows, with the rows spread evenly over them (depends on M only,
-  // never on the thread count, and each element's sum runs over K in the same order whatever the tile height).
-  const int mr = ceil_div(mc, ceil_div(mc, v.mr));
+  // Tiles of equal height (depends on M only, never on the thread count, and each element's sum runs over K in the
+  // same order whatever the tile height).
+  const int mr = tile_height(mc, v.mr);
   const MicroKernel kernel = v.kernels[mr];
   pack_a(g, a, i0, mc, pc, kc, mr, packed_a);
   const bool first = pc == 0;
@@ -241,15 +302,20 @@ void compute_block(const Gemm& g, const Variant& v, const float* a, const float*
       const int rows = std::min(mr, mc - ip);
       float* c = g.c + static_cast<int64_t>(i0 + ip) * g.ldc + j;
       const float* ap = packed_a + static_cast<int64_t>(ip) * kc;
-      if (rows == mr && cols == nr) {
-        kernel(kc, ap, bp, c, g.ldc, accumulate);
-      } else {
-        kernel(kc, ap, bp, tile, nr, false);
-        for (int r = 0; r < rows; r++) {
-          float* dst = c + static_cast<int64_t>(r) * g.ldc;
-          const float* src = tile + r * nr;
-          for (int q = 0; q < cols; q++) dst[q] = accumulate ? dst[q] + src[q] : src[q];
-        }
+      // The first tile of a panel fetches the next panel into L2 (the prefetchers stop at page boundaries, so a
+      // packed B streamed from memory would otherwise stall the first tile of every panel).
+      const float* next_b = ip == 0 && panel + 1 < panel_end ? bp + static_cast<int64_t>(nr) * kc : nullptr;
+      if (rows == mr && cols == nr) {  // a whole tile: the kernel applies the epilogue itself
+        const TileEpilogue epi{g.bias == nullptr ? nullptr : g.bias + j, g.activation, g.alpha};
+        kernel(kc, ap, bp, c, g.ldc, accumulate, next_b, epilogue ? &epi : nullptr);
+        continue;
+      }
+      // An edge tile: computed into `tile`, its rows × cols copied out, then the epilogue on those.
+      kernel(kc, ap, bp, tile, nr, false, next_b, nullptr);
+      for (int r = 0; r < rows; r++) {
+        float* dst = c + static_cast<int64_t>(r) * g.ldc;
+        const float* src = tile + r * nr;
+        for (int q = 0; q < cols; q++) dst[q] = accumulate ? dst[q] + src[q] : src[q];
       }
       if (epilogue) v.epilogue(c, g.ldc, rows, cols, g.bias == nullptr ? nullptr : g.bias + j, g.activation, g.alpha);
     }

@@ -42,6 +42,7 @@ interface RawAddon {
   exp(...args: number[] | [ArrayBuffer, ...number[]]): void;
   columnSums(...args: number[] | [ArrayBuffer, ...number[]]): void;
   binary(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  copyBlocks(...args: number[] | [ArrayBuffer, ...number[]]): void;
   packB(memory: ArrayBuffer, b: number, k: number, n: number, ldb: number, transB: number): number;
   releasePackedB(id: number): void;
   packedBFloats(): number;
@@ -513,6 +514,45 @@ export function nativeBinary(memory: ArrayBuffer, o: { big: number; small: numbe
   if (out !== big && spansOverlap(out, n, big, n)) throw new RangeError(`${kernel}: out overlaps big without being the same span`);
   if (spansOverlap(out, n, small, ns)) throw new RangeError(`${kernel}: out must not overlap small`);
   requireCall("binary").binary(memory, big, small, out, n, ns, BINARY_OPS[o.op], +o.smallFirst);
+}
+
+/** A strided block copy of 4-byte words (see nativeCopyBlocks). Counts and strides in words, offsets in bytes. */
+export interface CopyBlocksCall {
+  src: number;
+  dst: number;
+  /** Words per block (copied contiguously). */
+  run: number;
+  /** Blocks along three nested axes (use 1 for unused ones). */
+  counts: readonly [number, number, number];
+  /** Word strides of the source and the destination along those axes. */
+  srcStrides: readonly [number, number, number];
+  dstStrides: readonly [number, number, number];
+}
+
+/** Extent in words of the blocks at strides `strides` (from the first word to past the last). */
+function blocksExtent(run: number, counts: readonly number[], strides: readonly number[]): number {
+  return counts.reduce((end, n, i) => end + (n - 1) * strides[i]!, run);
+}
+
+/**
+ * For i < counts[0], j < counts[1], l < counts[2]: the `run` words at src + (i·s0 + j·s1 + l·s2)·4 go to
+ * dst + (i·d0 + j·d1 + l·d2)·4. The two extents must not overlap (SplitV, Concat, Transpose on the heap).
+ */
+export function nativeCopyBlocks(memory: ArrayBuffer, o: CopyBlocksCall): void {
+  const kernel = "native copyBlocks";
+  assertMemory(kernel, memory);
+  const run = assertCount(kernel, "run", o.run);
+  const counts = o.counts.map((n, i) => assertCount(kernel, `counts[${i}]`, n));
+  const srcStrides = o.srcStrides.map((n, i) => assertCount(kernel, `srcStrides[${i}]`, n, 0));
+  const dstStrides = o.dstStrides.map((n, i) => assertCount(kernel, `dstStrides[${i}]`, n, 0));
+  if (counts.length !== 3 || srcStrides.length !== 3 || dstStrides.length !== 3) throw new RangeError(`${kernel}: counts and strides must have 3 entries`);
+  if (run === 0 || counts.some((n) => n === 0)) return;
+  const srcWords = blocksExtent(run, counts, srcStrides);
+  const dstWords = blocksExtent(run, counts, dstStrides);
+  const src = assertSpan(kernel, "src", memory, o.src, srcWords);
+  const dst = assertSpan(kernel, "dst", memory, o.dst, dstWords);
+  if (spansOverlap(src, srcWords, dst, dstWords)) throw new RangeError(`${kernel}: src and dst overlap`);
+  requireCall("copyBlocks").copyBlocks(memory, src, dst, run, ...counts, ...srcStrides, ...dstStrides);
 }
 
 /** out [cols] = the sums of the columns of x [rows, cols] (a sum over leading axes), float32 in a fixed order. */

@@ -10,6 +10,7 @@
  *   Exp                              vectorised polynomial (wasm's is a scalar loop; attention's gradient uses it)
  *   Softmax                          rows of the last axis (another axis: wasm's kernel)
  *   SplitV, Concat                   contiguous runs copied on the heap (4-byte dtypes)
+ *   Transpose                        last axis kept, rank ≤ 4: one strided block copy (others: wasm's kernel)
  *   Sum                              over leading axes (bias gradients) as column sums (other axes: wasm's kernel)
  *   Identity                         shares the input's data (wasm's kernel copies it)
  *   Add, Sub, Multiply               float32, equal shapes or one side broadcast over the other's leading axes
@@ -40,6 +41,7 @@ import {
   Sub,
   Multiply,
   Concat,
+  Transpose,
   getKernel,
   util,
 } from "@tensorflow/tfjs-core";
@@ -52,6 +54,7 @@ import type {
   SoftmaxAttrs,
   SplitVAttrs,
   ConcatAttrs,
+  TransposeAttrs,
   SumAttrs,
   KernelBackend,
   KernelConfig,
@@ -73,6 +76,7 @@ import {
   nativeAttention,
   nativeAttentionGrad,
   nativeBinary,
+  nativeCopyBlocks,
   nativeDevice,
   nativeColumnSums,
   nativeConv2d,
@@ -606,9 +610,16 @@ const splitV: KernelFunc = ({ inputs, backend, attrs }) => {
   return outs;
 };
 
-/** `count` runs of `run` words from `from` (every `fromStride` words) to `to` (every `toStride` words). */
+/**
+ * `count` runs of `run` words from `from` (every `fromStride` words) to `to` (every `toStride` words): in the addon
+ * (memcpy per run) when it has copyBlocks, else here.
+ */
 function copyRuns(words: Int32Array, count: number, run: number, from: number, fromStride: number, to: number, toStride: number): void {
   if (run === 0 || count === 0) return;
+  if (nativeHas("copyBlocks")) {
+    nativeCopyBlocks(words.buffer as ArrayBuffer, { src: 4 * from, dst: 4 * to, run, counts: [1, 1, count], srcStrides: [0, 0, fromStride], dstStrides: [0, 0, toStride] });
+    return;
+  }
   if (run >= COPY_WITHIN_RUN) {
     for (let r = 0; r < count; r++, from += fromStride, to += toStride) words.copyWithin(to, from, from + run);
     return;
@@ -639,6 +650,34 @@ const concat: KernelFunc = ({ inputs, backend, attrs }) => {
     const run = util.sizeFromShape(t.shape.slice($axis));
     if (run > 0) copyRuns(words, outer, run, at(native, t) / 4, run, at(native, out) / 4 + offset, row);
     offset += run;
+  }
+  return out;
+};
+
+/**
+ * Transpose of float32 or int32 that keeps the last axis in place (attention's head split and merge
+ * [B, T, H, Dh] ↔ [B, H, T, Dh], the ViT's patch extraction) and has at most three other axes: one strided block
+ * copy of last-axis runs in the addon. Other permutations and dtypes: wasm's kernel.
+ */
+const transpose: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x } = inputs as { x: TensorInfo };
+  const { perm } = attrs as unknown as TransposeAttrs;
+  const native = host(backend);
+  const rank = x.shape.length;
+  if ((x.dtype !== "float32" && x.dtype !== "int32") || rank < 2 || rank > 4 || perm[rank - 1] !== rank - 1) {
+    return runWasm(Transpose, native, { x }, attrs ?? {});
+  }
+  const outShape = perm.map((p) => x.shape[p]!);
+  const inStrides = util.computeStrides(x.shape); // words; the last axis (stride 1) is the run
+  const outStrides = util.computeStrides(outShape);
+  const pad = 4 - rank; // outer axes padded to three with one block of stride 0
+  const counts = [1, 1, 1].map((one, i) => (i < pad ? one : outShape[i - pad]!)) as [number, number, number];
+  const srcStrides = [0, 0, 0].map((zero, i) => (i < pad ? zero : inStrides[perm[i - pad]!]!)) as [number, number, number];
+  const dstStrides = [0, 0, 0].map((zero, i) => (i < pad ? zero : outStrides[i - pad]!)) as [number, number, number];
+  makeResident(native, x);
+  const out = native.makeOutput(outShape, x.dtype);
+  if (util.sizeFromShape(outShape) > 0) {
+    nativeCopyBlocks(heap(native), { src: at(native, x), dst: at(native, out), run: x.shape[rank - 1]!, counts, srcStrides, dstStrides });
   }
   return out;
 };
@@ -720,6 +759,7 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(Softmax, softmax),
   nativeConfig(SplitV, splitV),
   nativeConfig(Concat, concat),
+  nativeConfig(Transpose, transpose),
   nativeConfig(Sum, sum),
   nativeConfig(Identity, identity),
   nativeConfig(Add, binary(Add, "add")),
@@ -750,4 +790,5 @@ export const NATIVE_KERNEL_REQUIRES: Readonly<Record<string, Parameters<typeof n
   [Add]: "binary",
   [Sub]: "binary",
   [Multiply]: "binary",
+  [Transpose]: "copyBlocks",
 };

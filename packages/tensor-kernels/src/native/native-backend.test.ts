@@ -83,7 +83,8 @@ describe.skipIf(!nativeAvailable)(`native GEMM${skipReason}`, () => {
     [1, 1, 1],
     [7, 5, 3],
     [37, 41, 53], // no multiple of any tile
-    [64, 96, 300], // K over one 256 slice
+    [64, 96, 300],
+    [20, 40, 1100], // K over one 1024 slice
     [130, 257, 96], // N over several panels, partial last
     [15, 33, 1], // K = 1
   ];
@@ -111,11 +112,17 @@ describe.skipIf(!nativeAvailable)(`native GEMM${skipReason}`, () => {
       }
     });
 
-    it.each(activations)("fuses bias and %s into the epilogue", (activation) => {
+    it.each(activations)("fuses bias and %s into the epilogue (whole and edge tiles, with and without accumulating)", (activation) => {
       const g = gemmCase({ m: 29, n: 45, k: 70, activation, alpha: 0.1 }, true, 3);
       g.run();
       g.reference();
       expect(relativeErrorOf(g.result(), g.expected())).toBeLessThanOrEqual(1e-5);
+      // Two K slices into a C that already holds values: the epilogue sees C + A·B, added in registers on AVX-512.
+      const acc = gemmCase({ m: 50, n: 64, k: 1100, activation, alpha: 0.1, accumulate: true }, true, 4);
+      acc.result().set(acc.expected());
+      acc.run();
+      acc.reference();
+      expect(relativeErrorOf(acc.result(), acc.expected())).toBeLessThanOrEqual(1e-5);
     });
 
     it("accumulates into C, and runs batches with broadcast operands (stride 0)", () => {
@@ -246,6 +253,26 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
     expect(errors).toEqual([0]);
     const ints = tf.tidy(() => tf.concat([tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32"), tf.tensor2d([[5], [6]], [2, 1], "int32")], 1));
     expect(Array.from(await ints.data())).toEqual([1, 2, 5, 3, 4, 6]);
+    ints.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it.each([
+    [[2, 50, 12, 64], [0, 2, 1, 3]], // attention's head split [B, T, H, Dh] → [B, H, T, Dh]
+    [[7, 32, 7, 96], [0, 2, 1, 3]], // the ViT's patch extraction
+    [[3, 4, 5, 6], [2, 0, 1, 3]],
+    [[5, 3, 8], [1, 0, 2]],
+    [[6, 9], [0, 1]], // the identity permutation: a copy
+    [[4, 0, 3], [1, 0, 2]], // empty
+    [[3, 4, 5], [0, 2, 1]], // the last axis moves: wasm's kernel
+    [[2, 3, 4, 5, 6], [0, 2, 1, 3, 4]], // rank 5: wasm's kernel
+  ] as const)("Transpose of %j by %j equals cpu exactly", async (shape, perm) => {
+    const before = tf.memory().numTensors;
+    const errors = await nativeVsCpu(() => tf.tidy(() => tf.transpose(randomTensor([...shape], 9), [...perm])));
+    expect(errors).toEqual([0]);
+    const ints = tf.tidy(() => tf.transpose(tf.tensor3d(Array.from({ length: 12 }, (_, i) => i), [2, 3, 2], "int32"), [1, 0, 2]));
+    expect(ints.shape).toEqual([3, 2, 2]);
+    expect(Array.from(await ints.data())).toEqual([0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11]);
     ints.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackends, randomTensor, relativeErrorOf } from "../testing/backends.js";
 import { activationDerivative } from "../ops/activations.js";
 import { AdamW } from "../training/adamw.js";
-import { nativeHas } from "./addon.js";
+import { nativeCopyBlocks, nativeHas } from "./addon.js";
 import {
   GRADIENT_ACTIVATIONS,
   nativeActivationGrad,
@@ -91,6 +91,20 @@ describe.skipIf(skip !== "")(`native elementwise kernels vs cpu${skip}`, () => {
     expect(() => nativeAdamW(memory, { ...adam, beta1: 1 })).toThrow(/beta1/);
     expect(() => nativeAdamW(memory, { ...adam, step: 0 })).toThrow(/step/);
     expect(() => nativeAdamW(memory, { ...adam, size: 17 })).toThrow(/past the end/);
+  });
+
+  it.runIf(nativeHas("copyBlocks"))("copies strided blocks, and rejects extents past the buffer or overlapping", () => {
+    const memory = new ArrayBuffer(4 * 64);
+    const words = new Int32Array(memory);
+    words.set(Array.from({ length: 24 }, (_, i) => i + 1));
+    // [2, 3, 4] → [3, 2, 4] (swap the outer axes; runs of 4) into words 32…55.
+    nativeCopyBlocks(memory, { src: 0, dst: 128, run: 4, counts: [1, 3, 2], srcStrides: [0, 4, 12], dstStrides: [0, 8, 4] });
+    expect(Array.from(words.subarray(32, 56))).toEqual([1, 2, 3, 4, 13, 14, 15, 16, 5, 6, 7, 8, 17, 18, 19, 20, 9, 10, 11, 12, 21, 22, 23, 24]);
+    const call = { src: 0, dst: 128, run: 4, counts: [1, 3, 2] as const, srcStrides: [0, 4, 12] as const, dstStrides: [0, 8, 4] as const };
+    expect(() => nativeCopyBlocks(memory, { ...call, dst: 164 })).toThrow(/dst .* extends past the end/);
+    expect(() => nativeCopyBlocks(memory, { ...call, dst: 64 })).toThrow(/overlap/);
+    expect(() => nativeCopyBlocks(memory, { ...call, srcStrides: [0, -4, 12] })).toThrow(/srcStrides\[1\]/);
+    expect(() => nativeCopyBlocks(memory, { ...call, run: 1.5 })).toThrow(/run must be an integer/);
   });
 
   it("AdamW in place on native follows AdamW.step on cpu over 5 steps within 1e-6 (decay and no decay)", async () => {

@@ -58,6 +58,22 @@ describe.skipIf(!backends.includes("native"))(`packed weights on native${skipRea
     expect(tf.memory().numTensors).toBe(before.tensors);
   });
 
+  it("a weight over several K slices and N blocks (1100 × 2100) packed in the order the GEMM walks it", async () => {
+    const x = randomTensor([1, 20, 1100], 30);
+    const w = randomTensor([1100, 2100], 31, 0.03);
+    const b = randomTensor([2100], 32);
+    const first = await run(x, w, b);
+    const stats = packedWeightStats().packed;
+    const second = await run(x, w, b); // from the packing
+    expect(packedWeightStats().packed).toBe(stats + 1);
+    expect(second).toEqual(first);
+    await tf.setBackend("cpu");
+    const want = await run(x, w, b);
+    await tf.setBackend("native");
+    expect(relativeErrorOf(Float32Array.from(second), Float32Array.from(want))).toBeLessThanOrEqual(1e-5);
+    tf.dispose([x, w, b]);
+  });
+
   it("tf.matMul with B transposed and broadcast over a batch reuses the packing correctly", async () => {
     const a = randomTensor([3, 20, 256], 4);
     const bT = randomTensor([300, 256], 5); // op(B) = bTᵀ [256, 300]
