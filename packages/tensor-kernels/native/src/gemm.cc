@@ -277,9 +277,18 @@ int tile_height(int rows, int mr) {
   return std::min(best, rows);
 }
 
-// The tiles of MC-row block `ib` over NR panels [panel_begin, panel_end) of the packed B slice.
+// Packs MC-row block `ib` of op(A)[:, pc : pc + kc] into `packed_a` in the tile height compute_block uses.
+void pack_a_block(const Gemm& g, const Variant& v, const float* a, int ib, int pc, int kc, float* packed_a) {
+  const int mc_max = kMcPanels * v.mr;
+  const int i0 = ib * mc_max;
+  const int mc = std::min(mc_max, g.m - i0);
+  pack_a(g, a, i0, mc, pc, kc, tile_height(mc, v.mr), packed_a);
+}
+
+// The tiles of MC-row block `ib` over NR panels [panel_begin, panel_end) of the packed B slice; packs the block of A
+// into `packed_a` first unless `a_packed` (pack_a_block did it).
 void compute_block(const Gemm& g, const Variant& v, const float* a, const float* packed_b, int ib, int panel_begin,
-                   int panel_end, int jc, int nc, int pc, int kc, float* packed_a) {
+                   int panel_end, int jc, int nc, int pc, int kc, float* packed_a, bool a_packed) {
   const int nr = v.nr;
   const int mc_max = kMcPanels * v.mr;
   const int i0 = ib * mc_max;
@@ -288,7 +297,7 @@ void compute_block(const Gemm& g, const Variant& v, const float* a, const float*
   // same order whatever the tile height).
   const int mr = tile_height(mc, v.mr);
   const MicroKernel kernel = v.kernels[mr];
-  pack_a(g, a, i0, mc, pc, kc, mr, packed_a);
+  if (!a_packed) pack_a_block(g, v, a, ib, pc, kc, packed_a);
   const bool first = pc == 0;
   const bool last = pc + kc == g.k;
   const bool accumulate = !first || g.accumulate;
@@ -371,11 +380,15 @@ void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool para
   const int64_t a_floats = static_cast<int64_t>(mc_max) * kc_max;
   const int64_t b_floats = static_cast<int64_t>(nc_max) * kc_max;
   const int threads = parallel ? pool.threads() : 1;
-  float* packed_b = parallel ? pool.shared_scratch(b_floats) : pool.scratch(thread, a_floats + b_floats) + a_floats;
+  const int m_blocks = ceil_div(p.m, mc_max);
+  // Parallel: the shared buffer holds the packed B slice, then every block of A packed once for all the tasks that
+  // split its panels (without it, each task would repack its block).
+  float* shared = parallel ? pool.shared_scratch(b_floats + m_blocks * a_floats) : nullptr;
+  float* packed_b = parallel ? shared : pool.scratch(thread, a_floats + b_floats) + a_floats;
+  float* shared_a = parallel ? shared + b_floats : nullptr;
   if (parallel) {
     for (int t = 0; t < threads; t++) pool.scratch(t, a_floats);  // allocate before the parallel region
   }
-  const int m_blocks = ceil_div(p.m, mc_max);
   const PackedB* pre = find_packed_b(p.packed_b, p, nr);
   const float* pre_next = pre == nullptr ? nullptr : pre->data.data();
   for (int jc = 0; jc < p.n; jc += nc_max) {
@@ -392,11 +405,14 @@ void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool para
         if (p.trans_b) return pack_bt_panel(p, b, jc, nc, pc, kc, nr, i, packed_b);
         pack_b_rows(p, b, jc, nc, pc, kc, nr, i * kPackRows, std::min(kc, (i + 1) * kPackRows), packed_b);
       };
+      const bool share_a = parallel && chunks > 1;
       auto compute = [&](int task, int t) {
         const int ib = task / chunks, chunk = task % chunks;
         const int begin = panels * chunk / chunks, end = panels * (chunk + 1) / chunks;
-        float* packed_a = parallel ? pool.scratch(t, a_floats) : pool.scratch(thread, a_floats + b_floats);
-        compute_block(p, v, a, packed_b, ib, begin, end, jc, nc, pc, kc, packed_a);
+        float* packed_a = share_a ? shared_a + static_cast<int64_t>(ib) * a_floats
+                          : parallel ? pool.scratch(t, a_floats)
+                                     : pool.scratch(thread, a_floats + b_floats);
+        compute_block(p, v, a, packed_b, ib, begin, end, jc, nc, pc, kc, packed_a, share_a);
       };
       if (pre != nullptr) {  // B packed once by gemm_pack_b, in this order of (jc, pc)
         packed_b = const_cast<float*>(pre_next);
@@ -404,6 +420,9 @@ void gemm_one(const Gemm& g, const float* a, const float* b, float* c, bool para
       }
       if (parallel) {
         if (pre == nullptr) pool.run(pack_tasks, pack);
+        if (share_a) {
+          pool.run(m_blocks, [&](int ib, int) { pack_a_block(p, v, a, ib, pc, kc, shared_a + static_cast<int64_t>(ib) * a_floats); });
+        }
         pool.run(m_blocks * chunks, compute);
       } else {
         if (pre == nullptr) {

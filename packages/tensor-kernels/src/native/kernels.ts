@@ -11,6 +11,7 @@
  *   Softmax                          rows of the last axis (another axis: wasm's kernel)
  *   SplitV, Concat                   contiguous runs copied on the heap (4-byte dtypes)
  *   Transpose                        last axis kept, rank ≤ 4: one strided block copy (others: wasm's kernel)
+ *   GatherV2                         axis 0 (embedding lookups), indices in range: a heap copy per index
  *   Sum                              over leading axes (bias gradients) as column sums (other axes: wasm's kernel)
  *   Identity                         shares the input's data (wasm's kernel copies it)
  *   Add, Sub, Multiply               float32, equal shapes or one side broadcast over the other's leading axes
@@ -42,6 +43,7 @@ import {
   Multiply,
   Concat,
   Transpose,
+  GatherV2,
   getKernel,
   util,
 } from "@tensorflow/tfjs-core";
@@ -55,6 +57,7 @@ import type {
   SplitVAttrs,
   ConcatAttrs,
   TransposeAttrs,
+  GatherV2Attrs,
   SumAttrs,
   KernelBackend,
   KernelConfig,
@@ -682,6 +685,34 @@ const transpose: KernelFunc = ({ inputs, backend, attrs }) => {
   return out;
 };
 
+/**
+ * GatherV2 along axis 0 (an embedding lookup: token ids into [vocab, width]) of float32 or int32 with int32 indices
+ * all in range: one heap copy per index. Other axes, batch dims, dtypes or an index out of range: wasm's kernel.
+ */
+const gatherV2: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, indices } = inputs as { x: TensorInfo; indices: TensorInfo };
+  const { axis, batchDims } = attrs as unknown as GatherV2Attrs;
+  const native = host(backend);
+  const fallback = () => runWasm(GatherV2, native, { x, indices }, attrs ?? {});
+  if ((x.dtype !== "float32" && x.dtype !== "int32") || indices.dtype !== "int32" || x.shape.length === 0) return fallback();
+  if (util.parseAxisParam(axis, x.shape)[0] !== 0 || batchDims !== 0) return fallback();
+  makeResident(native, x, indices);
+  const count = util.sizeFromShape(indices.shape);
+  const rows = x.shape[0]!;
+  const ids = new Int32Array(heap(native), at(native, indices), count).slice(); // before the output's allocation
+  for (const id of ids) if (!(id >= 0 && id < rows)) return fallback();
+  const row = util.sizeFromShape(x.shape.slice(1));
+  const out = native.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  const words = new Int32Array(heap(native)); // after the last allocation
+  const from = at(native, x) / 4;
+  let to = at(native, out) / 4;
+  for (const id of ids) {
+    words.copyWithin(to, from + id * row, from + (id + 1) * row);
+    to += row;
+  }
+  return out;
+};
+
 // ---- sum, identity -------------------------------------------------------------------------------------------
 
 /**
@@ -760,6 +791,7 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(SplitV, splitV),
   nativeConfig(Concat, concat),
   nativeConfig(Transpose, transpose),
+  nativeConfig(GatherV2, gatherV2),
   nativeConfig(Sum, sum),
   nativeConfig(Identity, identity),
   nativeConfig(Add, binary(Add, "add")),

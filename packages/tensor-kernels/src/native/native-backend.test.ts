@@ -257,6 +257,37 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("GatherV2 along axis 0 (an embedding lookup) equals cpu exactly; other axes and bad indices as wasm", async () => {
+    const before = tf.memory().numTensors;
+    const ids = [[3, 0, 9], [9, 9, 1]];
+    const errors = await nativeVsCpu(() =>
+      tf.tidy(() => [
+        tf.gather(randomTensor([10, 7, 3], 11), tf.tensor2d(ids, [2, 3], "int32")), // [2, 3, 7, 3]
+        tf.gather(randomTensor([10, 4], 12), tf.tensor1d([], "int32")), // no indices
+        tf.gather(randomTensor([5, 6], 13), tf.tensor1d([4, 0, 5], "int32"), 1), // axis 1: wasm's kernel
+      ]),
+    );
+    expect(errors, JSON.stringify(errors)).toEqual([0, 0, 0]);
+    const table = tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], "int32");
+    const picked = tf.tidy(() => tf.gather(table, tf.tensor1d([2, 0, 2], "int32")));
+    expect(picked.shape).toEqual([3, 2]);
+    expect(Array.from(await picked.data())).toEqual([5, 6, 1, 2, 5, 6]);
+    // An index out of range goes to wasm's kernel: the same result (or error) as on wasm.
+    const outOfRange = async (backend: string) => {
+      await tf.setBackend(backend);
+      try {
+        return Array.from(await tf.tidy(() => tf.gather(tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32"), tf.tensor1d([1, 7], "int32"))).data());
+      } catch (error) {
+        return String(error);
+      } finally {
+        await tf.setBackend("native");
+      }
+    };
+    expect(await outOfRange("native")).toEqual(await outOfRange("wasm"));
+    tf.dispose([table, picked]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it.each([
     [[2, 50, 12, 64], [0, 2, 1, 3]], // attention's head split [B, T, H, Dh] → [B, H, T, Dh]
     [[7, 32, 7, 96], [0, 2, 1, 3]], // the ViT's patch extraction
@@ -307,7 +338,7 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
         return [tf.add(a, b), tf.sub(a, b), tf.mul(a, b)];
       }),
     );
-    expect(errors).toEqual([0, 0, 0]);
+    expect(errors, JSON.stringify(errors)).toEqual([0, 0, 0]);
     expect(tf.memory().numTensors).toBe(before);
   });
 
