@@ -10,7 +10,7 @@
  * `attn.in_proj_weight` packs q, k and v: `[D, 3D]` here, columns q | k | v.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { attention, layerNorm, linear } from "@proj/tensor-kernels";
+import { layerNorm, linear, qkvAttention } from "@proj/tensor-kernels";
 import type { TakeWeight } from "./weights.js";
 
 /** PyTorch's `nn.LayerNorm` eps (CLIP uses the default). */
@@ -105,15 +105,11 @@ export class ResidualAttentionBlock {
 
   /** Multi-head self-attention, `nn.MultiheadAttention` with packed in_proj: [B, T, D] → [B, T, D]. */
   private attention(x: tf.Tensor3D): tf.Tensor3D {
-    const { width, heads, causal } = this.config;
-    const [batch, tokens] = x.shape;
-    const headSize = width / heads;
+    const { heads, causal } = this.config;
     const qkv = linear(x, this.attn.in_proj_weight, this.attn.in_proj_bias); // [B, T, 3D]
-    const toHeads = (t: tf.Tensor): tf.Tensor4D =>
-      tf.transpose(tf.reshape(t, [batch, tokens, heads, headSize]), [0, 2, 1, 3]); // [B, H, T, Dh]
-    const [q, k, v] = tf.split(qkv, 3, 2).map(toHeads) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
-    const context = attention(q, k, v, { causal }); // [B, H, T, Dh], scale 1/√Dh
-    const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, tokens, width]); // [B, T, D]
+    // q | k | v split into heads, attention per head (scale 1/√Dh), heads merged back: [B, T, D]. One fused kernel
+    // on the native backend; the split/transpose composition elsewhere.
+    const merged = qkvAttention(qkv, { heads, causal });
     return linear(merged, this.attn.out_proj.weight, this.attn.out_proj.bias) as tf.Tensor3D;
   }
 

@@ -9,11 +9,12 @@
  *          (width 768, 12 heads, MLP 3072 with QuickGELU) → ln_post of the class token → projection 768→512.
  *   text   token ids [B, 77] → embedding gather (vocab 49408) + positional embedding → 12 causal blocks (width 512,
  *          8 heads, MLP 2048) → ln_final → the last token's features → projection 512→512.
- * Block: x += out_proj(attention(split_heads(linear(ln_1(x), in_proj)))); x += c_proj(quickGelu(c_fc(ln_2(x)))).
+ * Block: x += out_proj(qkvAttention(linear(ln_1(x), in_proj))) (split into heads, attention, merged: clip's
+ * residual-attention-block.ts); x += c_proj(quickGelu(c_fc(ln_2(x)))).
  * About 8.8 GFLOP per image and 6.0 GFLOP per 77-token text (peers.md's count), nearly all in `linear`.
  */
 import * as tf from "@tensorflow/tfjs";
-import { attention, layerNorm, linear } from "../src/index.js";
+import { layerNorm, linear, qkvAttention } from "../src/index.js";
 import { randomTensor } from "../src/testing/backends.js";
 
 export interface EncoderConfig {
@@ -91,11 +92,9 @@ export function makeEncoder(kind: "image" | "text"): Encoder {
   const preNorm = norm();
 
   const ln = (x: tf.Tensor, [g, b]: [tf.Tensor, tf.Tensor]) => layerNorm(x, g, b, { epsilon: 1e-5 });
-  const block = (x: tf.Tensor, w: BlockWeights, batch: number): tf.Tensor => {
+  const block = (x: tf.Tensor, w: BlockWeights): tf.Tensor => {
     const qkv = linear(ln(x, w.ln1), w.inProj[0], w.inProj[1]); // [B, T, 3D]
-    const toHeads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [batch, tokens, heads, d / heads]), [0, 2, 1, 3]); // [B, H, T, Dh]
-    const [q, k, v] = tf.split(qkv, 3, 2).map(toHeads) as [tf.Tensor, tf.Tensor, tf.Tensor];
-    const context = tf.reshape(tf.transpose(attention(q, k, v, { causal }), [0, 2, 1, 3]), [batch, tokens, d]); // [B, T, D]
+    const context = qkvAttention(qkv, { heads, causal }); // split into heads, attention, heads merged: [B, T, D]
     const afterAttention = tf.add(x, linear(context, w.outProj[0], w.outProj[1]));
     const hidden = linear(ln(afterAttention, w.ln2), w.fc[0], w.fc[1], { activation: "quickGelu" }); // [B, T, 4D]
     return tf.add(afterAttention, linear(hidden, w.proj[0], w.proj[1]));
@@ -114,7 +113,7 @@ export function makeEncoder(kind: "image" | "text"): Encoder {
       } else {
         x = tf.add(tf.reshape(tf.gather(embed, tf.reshape(input, [-1])), [batch, tokens, d]), position); // [B, 77, D]
       }
-      for (const w of blocks) x = block(x, w, batch);
+      for (const w of blocks) x = block(x, w);
       // Image: the class token (index 0); text: the last token (CLIP takes the end-of-text token's position).
       const pick = kind === "image" ? 0 : tokens - 1;
       const pooled = ln(tf.reshape(tf.slice(x, [0, pick, 0], [batch, 1, d]), [batch, d]), finalNorm); // [B, D]

@@ -20,6 +20,8 @@ export type { Activation } from "./ops/activations.js";
 
 export { attention, attentionReference, Attention, MaskedAttention } from "./ops/attention.js";
 export type { AttentionAttrs, AttentionInputs, AttentionOptions, MaskedAttentionInputs } from "./ops/attention.js";
+export { qkvAttention, qkvAttentionReference, QkvAttention } from "./ops/qkv-attention.js";
+export type { QkvAttentionAttrs, QkvAttentionInputs, QkvAttentionOptions } from "./ops/qkv-attention.js";
 
 // Training: optimizer, schedule, clipping and weight averaging (no model knowledge)
 export { AdamW, defaultWeightDecayMask } from "./training/adamw.js";

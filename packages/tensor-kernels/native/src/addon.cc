@@ -225,6 +225,26 @@ napi_value Attention_(napi_env env, napi_callback_info info) {
   return guarded(env, [&] { attention_forward(s, args.floats(1), args.floats(2), args.floats(3), args.floats(4), args.floats(5)); });
 }
 
+// qkvAttention(mem, qkv, out, batch, heads, tokens, headSize, scale, causal): qkv [B, T, 3·H·D] (q | k | v along
+// the last axis, heads in order) → out [B, T, H·D], no mask
+napi_value QkvAttention_(napi_env env, napi_callback_info info) {
+  Args args(env, info, true);
+  AttentionShape s;
+  s.batch = args.i32(3);
+  s.heads = args.i32(4);
+  s.queries = s.keys = args.i32(5);
+  s.head_size = args.i32(6);
+  s.scale = static_cast<float>(args.number(7));
+  s.causal = args.flag(8);
+  for (auto& stride : s.mask_strides) stride = 0;
+  const int64_t width = static_cast<int64_t>(s.heads) * s.head_size;
+  const AttentionLayout in{s.queries * 3 * width, s.head_size, 3 * width}, out{s.queries * width, s.head_size, width};
+  return guarded(env, [&] {
+    const float* qkv = args.floats(1);
+    attention_forward_strided(s, qkv, qkv + width, qkv + 2 * width, in, in, args.floats(2), out);
+  });
+}
+
 // attentionGrad(mem, q, k, v, mask, dout, dq, dk, dv, batch, heads, queries, keys, headSize, scale, causal,
 //               ms0, ms1, ms2, ms3)
 napi_value AttentionGrad_(napi_env env, napi_callback_info info) {
@@ -318,6 +338,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"adamw", nullptr, AdamW_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, Attention_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attentionGrad", nullptr, AttentionGrad_, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"qkvAttention", nullptr, QkvAttention_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads_, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"isa", nullptr, Isa_, nullptr, nullptr, nullptr, napi_default, nullptr},

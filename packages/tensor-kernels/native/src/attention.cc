@@ -22,10 +22,11 @@ namespace projnative {
 
 namespace {
 
-// p [Tq, Tk] = softmax(scale · q kᵀ + mask (+ causal −∞)) for head `bh`; rows with every score −∞ are zeros, and so
-// is everything above the diagonal when causal.
-void head_probabilities(const AttentionShape& s, int bh, const float* q, const float* k, const float* mask, float* p,
-                        int thread) {
+// p [Tq, Tk] = softmax(scale · q kᵀ + mask (+ causal −∞)) for head `bh`, whose q and k rows start at `qh` and `kh`,
+// `ldq` and `ldk` floats apart; rows with every score −∞ are zeros, and so is everything above the diagonal when
+// causal.
+void head_probabilities(const AttentionShape& s, int bh, const float* qh, int64_t ldq, const float* kh, int64_t ldk,
+                        const float* mask, float* p, int thread) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const int tq = s.queries, tk = s.keys, d = s.head_size;
   const int b = bh / s.heads, h = bh % s.heads;
@@ -33,10 +34,10 @@ void head_probabilities(const AttentionShape& s, int bh, const float* q, const f
   g.m = tq;
   g.n = tk;
   g.k = d;
-  g.a = q + static_cast<int64_t>(bh) * tq * d;
-  g.lda = d;
-  g.b = k + static_cast<int64_t>(bh) * tk * d;
-  g.ldb = d;
+  g.a = qh;
+  g.lda = ldq;
+  g.b = kh;
+  g.ldb = ldk;
   g.trans_b = true;
   g.c = p;
   g.ldc = tk;
@@ -98,20 +99,40 @@ void for_each_head(const AttentionShape& s, double flops, std::size_t floats, co
   }
 }
 
-}  // namespace
-
-void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
-                       float* out) {
+// The forward for q/k/v/out at the given layouts (mask: as AttentionShape's strides, or null).
+void forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
+             const AttentionLayout& ql, const AttentionLayout& kvl, float* out, const AttentionLayout& ol) {
   const int tq = s.queries, tk = s.keys, d = s.head_size;
   const size_t score_floats = static_cast<size_t>(tq) * tk;
   const double flops = 4.0 * tq * tk * d * s.batch * s.heads;
   ThreadPool& pool = ThreadPool::instance();
   for_each_head(s, flops, score_floats, [&](int bh, int thread) {
+    const int64_t b = bh / s.heads, h = bh % s.heads;
     float* p = pool.scratch(thread, score_floats, ThreadPool::kWork);
-    head_probabilities(s, bh, q, k, mask, p, thread);
-    const int64_t head = static_cast<int64_t>(bh) * tk * d;
-    product(tq, d, tk, p, tk, false, v + head, d, false, out + static_cast<int64_t>(bh) * tq * d, d, thread);
+    const int64_t kv = b * kvl.batch + h * kvl.head;
+    head_probabilities(s, bh, q + b * ql.batch + h * ql.head, ql.row, k + kv, kvl.row, mask, p, thread);
+    product(tq, d, tk, p, tk, false, v + kv, kvl.row, false, out + b * ol.batch + h * ol.head, ol.row, thread);
   });
+}
+
+// [B, H, T, D] with D contiguous.
+AttentionLayout dense_layout(const AttentionShape& s, int tokens) {
+  const int64_t d = s.head_size;
+  return {s.heads * tokens * d, tokens * d, d};
+}
+
+}  // namespace
+
+void attention_forward_strided(const AttentionShape& s, const float* q, const float* k, const float* v,
+                               const AttentionLayout& q_layout, const AttentionLayout& kv_layout, float* out,
+                               const AttentionLayout& out_layout) {
+  forward(s, q, k, v, nullptr, q_layout, kv_layout, out, out_layout);
+}
+
+void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
+                       float* out) {
+  const AttentionLayout queries = dense_layout(s, s.queries), keys = dense_layout(s, s.keys);
+  forward(s, q, k, v, mask, queries, keys, out, queries);
 }
 
 void attention_backward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
@@ -123,9 +144,9 @@ void attention_backward(const AttentionShape& s, const float* q, const float* k,
   for_each_head(s, flops, 2 * score_floats, [&](int bh, int thread) {
     float* p = pool.scratch(thread, 2 * score_floats, ThreadPool::kWork);
     float* ds = p + score_floats;
-    head_probabilities(s, bh, q, k, mask, p, thread);
     const int64_t qo = static_cast<int64_t>(bh) * tq * d;  // offset of this head in q, dout, dq
     const int64_t ko = static_cast<int64_t>(bh) * tk * d;  // in k, v, dk, dv
+    head_probabilities(s, bh, q + qo, d, k + ko, d, mask, p, thread);
     product(tk, d, tq, p, tk, true, dout + qo, d, false, dv + ko, d, thread);   // dV = Pᵀ dO
     product(tq, tk, d, dout + qo, d, false, v + ko, d, true, ds, tk, thread);   // dP = dO Vᵀ
     for (int i = 0; i < tq; i++) {  // dS = scale · P ∘ (dP − δ)

@@ -36,6 +36,15 @@ struct AttentionShape {
   bool causal;
   int64_t mask_strides[4];  // element strides of the mask read as [B, H, Tq, Tk] (0 on broadcast axes)
 };
+// Element strides of q, k, v or out as [B, H, T, D] with D contiguous: [H·T·D, T·D, D] for the [B, H, T, D] layout,
+// [T·3HD, D, 3HD] for q, k or v inside a packed [B, T, 3·H·D] projection, [T·HD, D, HD] for an output [B, T, H·D].
+struct AttentionLayout {
+  int64_t batch, head, row;
+};
+// out = softmax(scale · q kᵀ (+ causal −∞)) v per (batch, head), q/k/v/out at any layout with contiguous rows (no mask).
+void attention_forward_strided(const AttentionShape& s, const float* q, const float* k, const float* v,
+                               const AttentionLayout& q_layout, const AttentionLayout& kv_layout, float* out,
+                               const AttentionLayout& out_layout);
 // out [B, H, Tq, D] = softmax(scale · q kᵀ + mask (+ causal −∞)) v; rows with every score −∞ give zeros.
 void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v, const float* mask,
                        float* out);

@@ -51,6 +51,7 @@ interface RawAddon {
   adamw(...args: number[] | [ArrayBuffer, ...number[]]): void;
   attention(...args: number[] | [ArrayBuffer, ...number[]]): void;
   attentionGrad(...args: number[] | [ArrayBuffer, ...number[]]): void;
+  qkvAttention(...args: number[] | [ArrayBuffer, ...number[]]): void;
   setThreads(threads: number): number;
   threads(): number;
   isa(): NativeIsa;
@@ -710,6 +711,29 @@ export function nativeAttention(
   const v = assertSpan(kernel, "v", memory, o.v, b * h * tk * d);
   const out = assertSpan(kernel, "out", memory, o.out, b * h * tq * d);
   kernelAddon("attention").attention(memory, q, k, v, mask, out, b, h, tq, tk, d, scale, causal, ...strides);
+}
+
+/**
+ * Self-attention from a packed projection: qkv [B, T, 3·H·D] (q | k | v along the last axis, heads in order) → out
+ * [B, T, H·D], each head read and written in place (no mask). out must not overlap qkv. CPU (also when the device is
+ * "cuda": it has no CUDA version).
+ */
+export function nativeQkvAttention(
+  memory: ArrayBuffer,
+  o: { qkv: number; out: number; batch: number; heads: number; tokens: number; headSize: number; scale: number; causal: boolean },
+): void {
+  const kernel = "native qkvAttention";
+  assertMemory(kernel, memory);
+  const b = assertCount(kernel, "batch", o.batch, 1);
+  const h = assertCount(kernel, "heads", o.heads, 1);
+  const t = assertCount(kernel, "tokens", o.tokens, 1);
+  const d = assertCount(kernel, "headSize", o.headSize, 1);
+  if (b * t * 3 * h * d > MAX_DIM) throw new RangeError(`${kernel}: qkv must hold fewer than 2³¹ floats`);
+  const scale = assertFiniteNumber(kernel, "scale", o.scale);
+  const qkv = assertSpan(kernel, "qkv", memory, o.qkv, b * t * 3 * h * d);
+  const out = assertSpan(kernel, "out", memory, o.out, b * t * h * d);
+  if (spansOverlap(qkv, b * t * 3 * h * d, out, b * t * h * d)) throw new RangeError(`${kernel}: out overlaps qkv`);
+  requireCall("qkvAttention").qkvAttention(memory, qkv, out, b, h, t, d, scale, +(o.causal === true));
 }
 
 /**

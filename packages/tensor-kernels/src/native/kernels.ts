@@ -15,7 +15,8 @@
  *   Sum                              over leading axes (bias gradients) as column sums (other axes: wasm's kernel)
  *   Identity                         shares the input's data (wasm's kernel copies it)
  *   Add, Sub, Multiply               float32, equal shapes or one side broadcast over the other's leading axes
- *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjLayerNorm, ProjGroupNorm(Grad)    our fused ops
+ *   ProjLinear(NoBias), ProjAttention, ProjMaskedAttention, ProjQkvAttention, ProjLayerNorm, ProjGroupNorm(Grad)
+ *                                    our fused ops (ProjQkvAttention: native only; elsewhere the op composes)
  *   ProjActivationGrad               dy ⊙ act'(x) for linear's gradient (gelu, quickGelu, silu)
  *   ProjAttentionGrad, ProjMaskedAttentionGrad    attention's fused backward (dq, dk, dv; P recomputed)
  * The last three exist only in addons built from newer sources (NATIVE_KERNEL_REQUIRES): with an older build they
@@ -72,12 +73,14 @@ import { LayerNorm, type LayerNormAttrs } from "../ops/layer-norm.js";
 import { Linear, LinearNoBias, linearSizes, type LinearAttrs } from "../ops/linear.js";
 import { ActivationGrad, type ActivationGradAttrs } from "../ops/linear-grad.js";
 import { AttentionGrad, MaskedAttentionGrad } from "../ops/attention-grad.js";
+import { QkvAttention, type QkvAttentionAttrs } from "../ops/qkv-attention.js";
 import { makeResident, type WasmBackend } from "../kernels/wasm/wasm-heap.js";
 import { PACKED_MAX_ROWS, packedWeight } from "./packed-weights.js";
 import {
   nativeActivationGrad,
   nativeAttention,
   nativeAttentionGrad,
+  nativeQkvAttention,
   nativeBinary,
   nativeCopyBlocks,
   nativeDevice,
@@ -418,6 +421,23 @@ const attention: KernelFunc = ({ inputs, backend, attrs }) => {
     scale,
     causal,
   });
+  return out;
+};
+
+/** qkvAttention: each head read from the packed qkv and written into out in place (ops/qkv-attention.ts). */
+const qkvAttention: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { qkv } = inputs as { qkv: TensorInfo };
+  const { heads, scale, causal } = attrs as unknown as QkvAttentionAttrs;
+  assertFloat32(QkvAttention, { qkv });
+  if (qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1 || qkv.shape[2]! % (3 * heads) !== 0) {
+    throw new RangeError(`${QkvAttention} on native: qkv must be [B, T, 3 · heads · Dh] with heads ${heads}, got [${qkv.shape.join(", ")}]`);
+  }
+  const [batch, tokens, packed] = qkv.shape as [number, number, number];
+  if (batch * tokens === 0) throw new RangeError(`${QkvAttention} on native: empty qkv [${qkv.shape.join(", ")}]`);
+  const native = host(backend);
+  makeResident(native, qkv);
+  const out = native.makeOutput([batch, tokens, packed / 3], "float32");
+  nativeQkvAttention(heap(native), { qkv: at(native, qkv), out: at(native, out), batch, heads, tokens, headSize: packed / (3 * heads), scale, causal });
   return out;
 };
 
@@ -801,6 +821,7 @@ export const NATIVE_KERNEL_CONFIGS: readonly KernelConfig[] = [
   nativeConfig(LinearNoBias, linear),
   nativeConfig(Attention, attention),
   nativeConfig(MaskedAttention, attention),
+  nativeConfig(QkvAttention, qkvAttention),
   nativeConfig(LayerNorm, layerNorm),
   nativeConfig(GroupNorm, groupNorm),
   nativeConfig(GroupNormGrad, groupNormGrad),
@@ -823,4 +844,5 @@ export const NATIVE_KERNEL_REQUIRES: Readonly<Record<string, Parameters<typeof n
   [Sub]: "binary",
   [Multiply]: "binary",
   [Transpose]: "copyBlocks",
+  [QkvAttention]: "qkvAttention",
 };

@@ -27,7 +27,8 @@ export interface AttentionGradInputs {
   mask?: TensorInfo; // broadcastable to [B, H, Tq, Tk]; MaskedAttentionGrad only
 }
 
-function attentionGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): Record<string, () => Tensor> {
+/** The gradient closures for q, k, v (and mask) from dO and the saved inputs; also used by qkvAttention's gradient. */
+export function attentionGrad(dy: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap): Record<string, () => Tensor> {
   const [q, k, v, mask] = saved as [Tensor, Tensor, Tensor, Tensor | undefined];
   const { scale, causal } = attrs as unknown as AttentionAttrs;
   const dO = dy as Tensor; // [B, H, Tq, D]

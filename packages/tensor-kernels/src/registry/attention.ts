@@ -4,6 +4,7 @@ import { attentionCpuConfig, maskedAttentionCpuConfig } from "../kernels/cpu/att
 import { attentionWasmConfig, maskedAttentionWasmConfig } from "../kernels/wasm/attention.js";
 import { attentionWebGpuConfig, maskedAttentionWebGpuConfig } from "../kernels/webgpu/attention.js";
 import { attentionGradConfig, maskedAttentionGradConfig } from "../ops/attention-grad.js";
+import { qkvAttentionGradConfig } from "../ops/qkv-attention.js";
 
 export const ATTENTION_KERNELS: readonly KernelConfig[] = [
   attentionCpuConfig,
@@ -13,4 +14,4 @@ export const ATTENTION_KERNELS: readonly KernelConfig[] = [
   attentionWebGpuConfig,
   maskedAttentionWebGpuConfig,
 ];
-export const ATTENTION_GRADS: readonly GradConfig[] = [attentionGradConfig, maskedAttentionGradConfig];
+export const ATTENTION_GRADS: readonly GradConfig[] = [attentionGradConfig, maskedAttentionGradConfig, qkvAttentionGradConfig];
