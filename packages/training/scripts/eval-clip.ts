@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import { CLIP_MEAN, CLIP_STD, createZeroShotClassifier } from "@proj/clip";
 import { canonicalCaption, createEmojiDataset, type SplitName } from "@proj/training-data";
 import { loadTrainedClip } from "../src/clip-embedder.js";
-import { MODEL_FILES, chooseBackend, runPaths } from "../src/run.js";
+import { MODEL_FILES, chooseBackend, fromStart, runPaths } from "../src/run.js";
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +26,7 @@ const { values } = parseArgs({
 });
 const limit = Number(values.limit);
 const backend = await chooseBackend(values.backend);
-const clip = await loadTrainedClip(values.model);
+const clip = await loadTrainedClip(fromStart(values.model)); // a relative --model: from where npm was started
 const R = clip.config.imageResolution;
 const results: Record<string, { images: number; labels: number; top1: number; top5: number; chance1: number }> = {};
 

@@ -10,11 +10,11 @@ import { encodeTextTokens, parseSafetensors } from "@proj/clip";
 import { createEmojiDataset } from "@proj/training-data";
 import { DiffusionPrior, SMALL_PRIOR, trainPrior, type PriorBatch } from "@proj/unclip";
 import { embedImages, loadTrainedClip } from "../src/clip-embedder.js";
-import { chooseBackend, MODEL_FILES, parseTrainingArgs, progressReporter, resumeBytes, runPaths, shipModel, unclipTrainOptions, untilDoneOrStopped } from "../src/run.js";
+import { chooseBackend, fromStart, MODEL_FILES, parseTrainingArgs, progressReporter, resumeBytes, runPaths, shipModel, unclipTrainOptions, untilDoneOrStopped } from "../src/run.js";
 
 const args = parseTrainingArgs({ steps: 6000, batchSize: 64, learningRate: 3e-4, every: 50 }, { clip: { type: "string", default: MODEL_FILES.clip } });
 const { steps, batchSize, seed } = args;
-const clipPath = String(args.values.clip);
+const clipPath = fromStart(String(args.values.clip)); // a relative --clip: from where npm was started
 
 const backend = await chooseBackend(args.backend);
 const clip = await loadTrainedClip(clipPath);

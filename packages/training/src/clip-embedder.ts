@@ -8,7 +8,7 @@ import { CLIP_MEAN, CLIP_STD, encodeImage, encodeText, loadClip, type ClipModel 
 
 export async function loadTrainedClip(path: string): Promise<ClipModel> {
   if (!existsSync(path)) {
-    console.error(`no CLIP at ${path}: train it first (npm run train:clip), or pass --clip <file>`);
+    console.error(`no CLIP at ${path}: train it first (npm run train:clip), or give another model file (--clip, or --model for eval:clip)`);
     process.exit(2);
   }
   return loadClip(path);
