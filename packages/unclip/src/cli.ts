@@ -26,6 +26,7 @@ import gifenc from "gifenc";
 import type { LoadedPipeline, PipelineModelName } from "./default-models.js";
 import type { DecodeOptions } from "./pipeline.js";
 import type { SampleProgress } from "./sample.js";
+import type { SamplingDefaults } from "./unet.js";
 
 /**
  * tfjs, the kernels and the models, imported once the arguments have been checked: importing them takes about half a
@@ -72,7 +73,8 @@ const DEMO = {
 const COMMON_HELP = `Common options:
   --seed <n>              seed of all noise (default ${DEFAULTS.seed}): the same seed gives the same images on a backend
   --steps <n>             decoder denoising steps (default ${DEFAULTS.steps})
-  --guidance <s>          decoder classifier-free guidance scale ≥ 0 (default ${DEFAULTS.guidance}; 1 turns it off)
+  --guidance <s>          decoder classifier-free guidance scale ≥ 0 (default: the decoder's recommended scale from its
+                          model file, else ${DEFAULTS.guidance}; 1 turns it off)
   --upsampler-steps <n>   upsampler steps, when the models have an upsampler (default ${DEFAULTS.upsamplerSteps})
   --models <folder>       clip.safetensors and decoder.safetensors, optionally prior.safetensors and
                           upsampler.safetensors (default: the embedded default models)
@@ -168,12 +170,15 @@ function parseTemplates(list: string | undefined): readonly string[] | undefined
   return templates;
 }
 
+/** The decoder guidance a call without --guidance uses: the decoder's recommended scale, else the default. */
+const guidanceOf = (pipeline: { decoder: { samplingDefaults: SamplingDefaults } }): number => pipeline.decoder.samplingDefaults.guidanceScale ?? DEFAULTS.guidance;
+
 /** The decoder options every image command shares. */
 function decodeOptions(values: Values): DecodeOptions {
   return {
     seed: integerOption(values, "seed", 0, DEFAULTS.seed),
     numInferenceSteps: integerOption(values, "steps", 1, DEFAULTS.steps),
-    guidanceScale: numberOption(values, "guidance", 0, DEFAULTS.guidance),
+    guidanceScale: str(values, "guidance") === undefined ? undefined : numberOption(values, "guidance", 0, DEFAULTS.guidance),
     upsamplerSteps: integerOption(values, "upsampler-steps", 1, DEFAULTS.upsamplerSteps),
   };
 }
@@ -707,7 +712,7 @@ ${COMMON_HELP}`,
         pipeline.dispose();
       }
       const settings =
-        `seed ${decode.seed}, decoder ${decode.numInferenceSteps} steps at guidance ${decode.guidanceScale}, ` +
+        `seed ${decode.seed}, decoder ${decode.numInferenceSteps} steps at guidance ${decode.guidanceScale ?? guidanceOf(pipeline)}, ` +
         `prior ${prior.priorSteps} steps at guidance ${prior.priorGuidanceScale}, ${models.origin}, backend ${backend}`;
       writeOutput(join(folder, "index.html"), new TextEncoder().encode(demoPage(sections, settings)), "the page");
     };

@@ -40,6 +40,7 @@ export type { TrainOptions, TrainProgress, TrainResult } from "./trainer.js";
 
 // Models
 export { UNet, UNET_FORMAT } from "./unet.js";
+export type { SamplingDefaults } from "./unet.js";
 export type { UNetInputs, UNetOptions } from "./unet.js";
 export { SMALL_DECODER, SMALL_UPSAMPLER, TINY_DECODER, TINY_UPSAMPLER, unetConfigFromJson, validateUNetConfig } from "./unet-config.js";
 export type { UNetConfig } from "./unet-config.js";

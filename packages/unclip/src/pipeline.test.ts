@@ -74,6 +74,25 @@ describe("sampling and the pipeline (tiny random models; plumbing, seeds, memory
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("sample: guidance defaults to the decoder's samplingDefaults (from its checkpoint), else 3", async () => {
+    const trained = new UNet(TINY_DECODER).initialise(5, { zeroOutputs: false }); // outputs that depend on the embedding
+    const run = async (d: UNet, guidanceScale?: number) => {
+      const y = await sample(d, { imageEmbeddings: embeddings, numInferenceSteps: 3, seed: 7, guidanceScale });
+      const values = Array.from(await y.data());
+      y.dispose();
+      return values;
+    };
+    const [three, two] = [await run(trained, 3), await run(trained, 2)];
+    expect(two).not.toEqual(three);
+    expect(await run(trained)).toEqual(three);
+    trained.samplingDefaults = { guidanceScale: 2 };
+    const loaded = UNet.fromSafetensors(trained.toSafetensors());
+    expect(await run(loaded)).toEqual(two);
+    expect(await run(loaded, 3)).toEqual(three); // an explicit scale wins
+    trained.dispose();
+    loaded.dispose();
+  });
+
   it("sample: progress per step with a preview of x̂_0, and the upsampler stage", async () => {
     const before = tf.memory().numTensors;
     const events: Omit<SampleProgress, "preview">[] = [];

@@ -60,7 +60,10 @@ export interface SampleProgress {
 export interface CommonSampleOptions {
   /** Denoising steps (default 25). */
   numInferenceSteps?: number;
-  /** Classifier-free guidance scale s ≥ 0 (default 3 for the decoder, 1.5 for the prior; 1 turns guidance off). */
+  /**
+   * Classifier-free guidance scale s ≥ 0 (1 turns guidance off). Default: the decoder's `samplingDefaults.guidanceScale`
+   * from its checkpoint, else 3; the prior's 1.5.
+   */
   guidanceScale?: number;
   /** DDIM's η ≥ 0 (default 0, deterministic given the initial noise). */
   eta?: number;
@@ -168,13 +171,14 @@ const toUnitRange = (x: tf.Tensor): tf.Tensor4D => tf.tidy(() => tf.clipByValue(
 
 /**
  * Decodes CLIP image embeddings into images: [N, E] → [N, H, W, 3] in [0, 1] (H = the decoder's size, or twice
- * that with `upsampler`). Guided by `guidanceScale` (default 3) through the decoder's learned null embedding.
+ * that with `upsampler`). Guided by `guidanceScale` through the decoder's learned null embedding: by default the
+ * decoder's `samplingDefaults.guidanceScale` (from its checkpoint), else 3.
  */
 export async function sample(decoder: UNet, options: SampleOptions): Promise<tf.Tensor4D> {
   const what = "sample";
   // 1. Check inputs.
   const c = decoder.config;
-  const { steps, guidance, eta, seed } = checkStepOptions(what, options, 3);
+  const { steps, guidance, eta, seed } = checkStepOptions(what, options, decoder.samplingDefaults.guidanceScale ?? 3);
   checkEmbeddings(what, "imageEmbeddings", options.imageEmbeddings, c.clipEmbedDim);
   await checkFinite(what, "imageEmbeddings", options.imageEmbeddings);
   const n = options.imageEmbeddings.shape[0];

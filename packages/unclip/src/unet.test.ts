@@ -144,6 +144,28 @@ describe("UNet", () => {
     unet.dispose();
   });
 
+  it("keeps sampling defaults in __metadata__.sampling (round trip; none → {}), and rejects bad ones by name", async () => {
+    await tf.setBackend("cpu");
+    const unet = new UNet(TINY_DECODER);
+    expect(UNet.fromSafetensors(unet.toSafetensors()).samplingDefaults).toEqual({});
+    expect(parseSafetensors(unet.toSafetensors()).metadata.sampling).toBeUndefined();
+    unet.samplingDefaults = { guidanceScale: 2 };
+    const loaded = UNet.fromSafetensors(unet.toSafetensors({ dtype: "F16" }));
+    expect(loaded.samplingDefaults).toEqual({ guidanceScale: 2 });
+    const file = parseSafetensors(unet.toSafetensors());
+    const tensors: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }> = {};
+    for (const [key, t] of file.tensors) tensors[key] = { dtype: "F32", shape: t.shape, data: toFloat32(t) };
+    const withSampling = (sampling: string) => serializeSafetensors(tensors, { ...file.metadata, sampling });
+    const before = tf.memory().numTensors;
+    expect(() => UNet.fromSafetensors(withSampling('{"guidanceScale": -1}'))).toThrow(/__metadata__\.sampling\.guidanceScale must be a finite number ≥ 0, got -1/);
+    expect(() => UNet.fromSafetensors(withSampling('{"guidanceScale": "2"}'))).toThrow(/guidanceScale must be a finite number/);
+    expect(() => UNet.fromSafetensors(withSampling("[2]"))).toThrow(/__metadata__\.sampling must be a JSON object/);
+    expect(() => UNet.fromSafetensors(withSampling("{guidance"))).toThrow(/__metadata__\.sampling is not valid JSON/);
+    expect(tf.memory().numTensors).toBe(before);
+    unet.dispose();
+    loaded.dispose();
+  });
+
   it("gives clear errors for a wrong embedding width, image size, missing inputs and NaN", async () => {
     await tf.setBackend("cpu");
     const unet = new UNet(TINY_DECODER);

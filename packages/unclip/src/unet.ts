@@ -92,8 +92,29 @@ export interface UNetOptions {
 /** `__metadata__.format` of our U-Net checkpoints. */
 export const UNET_FORMAT = "proj-unclip-unet";
 
+/**
+ * Sampling settings a model was evaluated best with, kept in its checkpoint as `__metadata__.sampling` (JSON) and
+ * used when a call does not say otherwise: `sample()` takes `guidanceScale` from here before its default of 3.
+ */
+export interface SamplingDefaults {
+  guidanceScale?: number;
+}
+
+/** `__metadata__.sampling` checked: an object whose guidanceScale, when present, is a finite number ≥ 0. */
+function samplingDefaultsFromJson(json: unknown, what: string): SamplingDefaults {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ModuleCheckpointError(`${what}: __metadata__.sampling must be a JSON object`);
+  const { guidanceScale } = json as { guidanceScale?: unknown };
+  if (guidanceScale === undefined) return {};
+  if (typeof guidanceScale !== "number" || !Number.isFinite(guidanceScale) || guidanceScale < 0) {
+    throw new ModuleCheckpointError(`${what}: __metadata__.sampling.guidanceScale must be a finite number ≥ 0, got ${JSON.stringify(guidanceScale)}`);
+  }
+  return { guidanceScale };
+}
+
 export class UNet extends Module {
   readonly config: Readonly<UNetConfig>;
+  /** From the checkpoint's `__metadata__.sampling` ({} when it has none); saved with the weights. */
+  samplingDefaults: SamplingDefaults = {};
   readonly time_embed: [Linear, undefined, Linear];
   readonly clip_emb: Linear | undefined;
   readonly clip_tok_proj: Linear | undefined;
@@ -280,9 +301,10 @@ export class UNet extends Module {
     }
   }
 
-  /** The weights as safetensors with `__metadata__` { format, config (JSON) }. */
+  /** The weights as safetensors with `__metadata__` { format, config (JSON), sampling (JSON, when set) }. */
   toSafetensors(options: SaveOptions = {}): Uint8Array {
-    return moduleToSafetensors(this, { ...options, metadata: { ...options.metadata, format: UNET_FORMAT, config: JSON.stringify(this.config) } });
+    const sampling: Record<string, string> = Object.keys(this.samplingDefaults).length > 0 ? { sampling: JSON.stringify(this.samplingDefaults) } : {};
+    return moduleToSafetensors(this, { ...options, metadata: { ...options.metadata, ...sampling, format: UNET_FORMAT, config: JSON.stringify(this.config) } });
   }
 
   /** A U-Net built from a checkpoint's `__metadata__.config` and loaded with its weights (all keys/shapes checked). */
@@ -291,7 +313,9 @@ export class UNet extends Module {
     if (file.metadata.format !== undefined && file.metadata.format !== UNET_FORMAT) {
       throw new ModuleCheckpointError(`UNet.fromSafetensors: the checkpoint's format is "${file.metadata.format}", not "${UNET_FORMAT}"`);
     }
+    const sampling = file.metadata.sampling === undefined ? {} : samplingDefaultsFromJson(metadataJson(file, "sampling", "UNet.fromSafetensors"), "UNet.fromSafetensors");
     const unet = new UNet(unetConfigFromJson(metadataJson(file, "config", "UNet.fromSafetensors")));
+    unet.samplingDefaults = sampling;
     try {
       loadModuleWeights(unet, file);
     } catch (error) {
