@@ -3,17 +3,19 @@
 //   variant   micro-kernel tile                       where
 //   scalar    4 × 16, plain loops (auto-vectorised)    every CPU (the portable path)
 //   avx2      6 × 16, 12 ymm accumulators, FMA         x86-64 with AVX2 + FMA
-//   avx512    14 × 32, 28 zmm accumulators, FMA        x86-64 with AVX-512 (F, VL, DQ, BW)
+//   avx512    14 × 32, 28 zmm accumulators, FMA        x86-64 with AVX-512 (F, VL, DQ, BW); bias and activation
+//                                                       applied in registers
 //   reference triple loop in double                    gemm_reference, for tests
 //
 // Blocking (Goto/BLIS): for each NC-column block of B and KC-deep slice, B is packed into NR-wide k-major panels
 // (KC × NR: one panel is reused by every row tile of the block, from L1/L2; the first tile prefetches the next
-// panel into L2), then each MC-row block of A is packed into MR-tall k-major panels and multiplied panel by panel. Packing reads A and B through their transposes, so
-// all four transpose variants run the same micro-kernel at the same speed. A B stored [K, N] is packed row by row
-// (each row of the slice read once, front to back, and spread over the panels), so its reads stream even when
-// N is wide: reading it panel by panel, or in place, walks KC rows at a stride of N floats per panel, which
-// defeats the prefetchers and maps every row to the same few L1 sets (see native/README.md, "small-M GEMM"). Edge panels are zero-padded; an edge tile
-// is computed into a local buffer and copied out. The epilogue (bias, activation) runs on each tile after its last K
+// panel into L2), then each MC-row block of A is packed into MR-tall k-major panels and multiplied panel by panel.
+// Packing reads A and B through their transposes, so all four transpose variants run the same micro-kernel at the
+// same speed. A B stored [K, N] is packed row by row (each row of the slice read once, front to back, and spread over
+// the panels), so its reads stream even when N is wide: reading it panel by panel, or in place, walks KC rows at a
+// stride of N floats per panel, which defeats the prefetchers and maps every row to the same few L1 sets (see
+// native/README.md, "small-M GEMM"). Edge panels are zero-padded; an edge tile is computed into a local buffer and
+// copied out. The epilogue (bias, activation) runs on each tile after its last K
 // slice: in registers before the store (AVX-512), or on the stored tile while it is in L1.
 //
 // Threads: the pool packs B cooperatively, then tasks of (MC rows × a range of NR panels) run in parallel; every
