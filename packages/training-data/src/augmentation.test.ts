@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canFlipHorizontally, sampleAugmentation } from "./augmentation.js";
+import { NO_AUGMENTATION, STYLE_AUGMENTATION, canFlipHorizontally, sampleAugmentation } from "./augmentation.js";
 import { loadEmojiCatalog } from "./emoji-metadata.js";
 import { createRandom } from "./random.js";
 
@@ -67,6 +67,43 @@ describe("sampleAugmentation", () => {
 
   it("switches parts off", () => {
     const a = sampleAugmentation({ flip: false, maxShift: 0, background: false }, true, createRandom(1));
-    expect(a).toEqual({ flip: false, shiftX: 0, shiftY: 0, background: undefined });
+    expect(a).toEqual(NO_AUGMENTATION);
+  });
+
+  it("draws style augmentation within its ranges, after (and without changing) the light draws", () => {
+    const light = createRandom(21);
+    const style = createRandom(21);
+    const seen = { zoomIn: false, zoomOut: false, left: false, right: false };
+    for (let i = 0; i < 300; i++) {
+      const a = sampleAugmentation({}, true, light);
+      const b = sampleAugmentation(STYLE_AUGMENTATION, true, style);
+      expect({ flip: b.flip, shiftX: b.shiftX, shiftY: b.shiftY, background: b.background }).toEqual({
+        flip: a.flip,
+        shiftX: a.shiftX,
+        shiftY: a.shiftY,
+        background: a.background,
+      });
+      expect(a.scale).toBe(1);
+      expect(a.rotation).toBe(0);
+      expect(b.scale >= 0.8 && b.scale <= 1.15).toBe(true);
+      expect(Math.abs(b.rotation)).toBeLessThanOrEqual((12 * Math.PI) / 180);
+      expect(Math.abs(b.brightness - 1)).toBeLessThanOrEqual(0.15);
+      expect(Math.abs(b.contrast - 1)).toBeLessThanOrEqual(0.25);
+      expect(Math.abs(b.saturation - 1)).toBeLessThanOrEqual(0.35);
+      expect(Math.hypot(b.shadingX, b.shadingY)).toBeLessThanOrEqual(0.3 + 1e-12);
+      seen.zoomIn ||= b.scale > 1.1;
+      seen.zoomOut ||= b.scale < 0.85;
+      seen.left ||= b.rotation > 0.15;
+      seen.right ||= b.rotation < -0.15;
+    }
+    expect(seen).toEqual({ zoomIn: true, zoomOut: true, left: true, right: true });
+  });
+
+  it("rejects style settings out of range", () => {
+    const random = createRandom(0);
+    expect(() => sampleAugmentation({ scale: [1.2, 0.9] }, true, random)).toThrow(/scale must be \[min, max\]/);
+    expect(() => sampleAugmentation({ scale: [0, 1] }, true, random)).toThrow(/scale/);
+    expect(() => sampleAugmentation({ maxRotation: -5 }, true, random)).toThrow(/maxRotation/);
+    expect(() => sampleAugmentation({ colour: { saturation: 1.5 } }, true, random)).toThrow(/colour\.saturation/);
   });
 });

@@ -1,8 +1,13 @@
 /**
- * Light, seeded augmentation (off unless asked for; evaluation never uses it):
+ * Seeded augmentation (off unless asked for; evaluation never uses it). The light default:
  * - horizontal flip with probability 1/2, only where the caption stays true (`canFlipHorizontally`);
  * - a shift of up to ±2 px in x and y (at 64×64; revealed pixels are transparent);
  * - a background colour, one of four kinds with equal odds: white, black, grey (level 0.25–0.75), any colour.
+ * Opt-in style augmentation (`STYLE_AUGMENTATION`), for a model that must recognise art styles it never saw (the
+ * held-out emoji styles differ from the training ones in framing, tilt, shading and colour grading):
+ * - zoom about the centre and a small rotation (bilinear resampling of the 64×64 source);
+ * - colour jitter that keeps hue (colour words are in the captions): brightness, contrast, saturation, and a linear
+ *   light gradient across the image in a random direction (a stand-in for glossy or flat shading).
  */
 import type { EmojiConcept } from "./emoji-metadata.js";
 import { randomInt, type Random } from "./random.js";
@@ -46,7 +51,35 @@ export interface AugmentOptions {
   background?: boolean;
   /** Kinds to draw from, with equal odds (default all four). Black line art (clip art) wants `["white", "grey", "colour"]`. */
   backgrounds?: readonly BackgroundKind[];
+  /** Zoom factor range about the image centre, uniform in [min, max] (default [1, 1]: off). */
+  scale?: readonly [number, number];
+  /** Largest rotation in degrees, uniform in ±maxRotation (default 0: off). */
+  maxRotation?: number;
+  /** Colour jitter strengths, each uniform in ±strength (default all 0: off); see `ColourJitter`. */
+  colour?: ColourJitter;
 }
+
+/**
+ * Hue-preserving colour jitter strengths: brightness multiplies colour by 1 ± b; saturation scales the distance from
+ * the pixel's luma by 1 ± s; contrast scales the distance from mid-grey by 1 ± c; shading multiplies colour by
+ * 1 + g·(direction · position), position in [-1, 1]² across the image, |g| ≤ shading.
+ */
+export interface ColourJitter {
+  brightness?: number;
+  contrast?: number;
+  saturation?: number;
+  shading?: number;
+}
+
+/**
+ * The style augmentation the CLIP trainer uses on top of the light default: zoom 0.8–1.15, ±12°, brightness ±0.15,
+ * contrast ±0.25, saturation ±0.35, shading ±0.3.
+ */
+export const STYLE_AUGMENTATION: Readonly<AugmentOptions> = Object.freeze({
+  scale: Object.freeze([0.8, 1.15]) as readonly [number, number],
+  maxRotation: 12,
+  colour: Object.freeze({ brightness: 0.15, contrast: 0.25, saturation: 0.35, shading: 0.3 }),
+});
 
 /** One example's augmentation, drawn once from its own seeded generator. */
 export interface Augmentation {
@@ -56,13 +89,58 @@ export interface Augmentation {
   shiftY: number;
   /** RGB in [0, 1], or undefined for the batch's default background. */
   background: readonly [number, number, number] | undefined;
+  /** Zoom about the centre (1 = none). */
+  scale: number;
+  /** Rotation in radians, counter-clockwise on screen (0 = none). */
+  rotation: number;
+  /** Colour multipliers (1 = none) and the shading gradient (0, 0 = none): see `ColourJitter`. */
+  brightness: number;
+  contrast: number;
+  saturation: number;
+  shadingX: number;
+  shadingY: number;
 }
 
-export const NO_AUGMENTATION: Augmentation = Object.freeze({ flip: false, shiftX: 0, shiftY: 0, background: undefined });
+export const NO_AUGMENTATION: Augmentation = Object.freeze({
+  flip: false,
+  shiftX: 0,
+  shiftY: 0,
+  background: undefined,
+  scale: 1,
+  rotation: 0,
+  brightness: 1,
+  contrast: 1,
+  saturation: 1,
+  shadingX: 0,
+  shadingY: 0,
+});
 
-/** Draws one augmentation (always consuming the same number of draws, so each choice is independent of the others). */
+/** Whether `augmentation` moves pixels other than by whole-pixel shifts and flips (zoom or rotation). */
+export function resamples(augmentation: Augmentation): boolean {
+  return augmentation.scale !== 1 || augmentation.rotation !== 0;
+}
+
+/** Whether `augmentation` changes colours (brightness, contrast, saturation or shading). */
+export function jittersColour(augmentation: Augmentation): boolean {
+  const { brightness, contrast, saturation, shadingX, shadingY } = augmentation;
+  return brightness !== 1 || contrast !== 1 || saturation !== 1 || shadingX !== 0 || shadingY !== 0;
+}
+
+/**
+ * Draws one augmentation (always consuming the same number of draws, so each choice is independent of the others;
+ * the style draws come after the light ones, so turning style augmentation on leaves flips, shifts and backgrounds
+ * as they were).
+ */
 export function sampleAugmentation(options: AugmentOptions, flippable: boolean, random: Random): Augmentation {
   const maxShift = options.maxShift ?? 2;
+  const [minScale, maxScale] = options.scale ?? [1, 1];
+  const maxRotation = options.maxRotation ?? 0;
+  const jitter = options.colour ?? {};
+  if (!(minScale > 0 && maxScale >= minScale)) throw new Error(`sampleAugmentation: scale must be [min, max] with 0 < min ≤ max (got [${minScale}, ${maxScale}])`);
+  if (!(maxRotation >= 0 && maxRotation <= 180)) throw new Error(`sampleAugmentation: maxRotation must be in [0, 180] degrees (got ${maxRotation})`);
+  for (const [name, value] of Object.entries(jitter)) {
+    if (!(typeof value === "number" && value >= 0 && value < 1)) throw new Error(`sampleAugmentation: colour.${name} must be in [0, 1) (got ${String(value)})`);
+  }
   const flipDraw = random();
   const shiftX = randomInt(random, 2 * maxShift + 1) - maxShift;
   const shiftY = randomInt(random, 2 * maxShift + 1) - maxShift;
@@ -71,6 +149,14 @@ export function sampleAugmentation(options: AugmentOptions, flippable: boolean, 
   const kind = kinds[randomInt(random, kinds.length)]!;
   const grey = 0.25 + 0.5 * random();
   const colour = [random(), random(), random()] as const;
+  const symmetric = (strength: number) => strength * (2 * random() - 1) + 0; // uniform in ±strength (+ 0: never -0)
+  const scale = minScale + (maxScale - minScale) * random();
+  const rotation = (symmetric(maxRotation) * Math.PI) / 180 + 0;
+  const brightness = 1 + symmetric(jitter.brightness ?? 0);
+  const contrast = 1 + symmetric(jitter.contrast ?? 0);
+  const saturation = 1 + symmetric(jitter.saturation ?? 0);
+  const shading = symmetric(jitter.shading ?? 0);
+  const direction = 2 * Math.PI * random();
   const backgrounds: Record<BackgroundKind, readonly [number, number, number]> = {
     white: [1, 1, 1],
     black: [0, 0, 0],
@@ -82,5 +168,13 @@ export function sampleAugmentation(options: AugmentOptions, flippable: boolean, 
     shiftX,
     shiftY,
     background: (options.background ?? true) ? backgrounds[kind] : undefined,
+    scale,
+    rotation,
+    brightness,
+    contrast,
+    saturation,
+    // `+ 0`: a zero strength times a negative cosine is -0; "off" then compares equal to NO_AUGMENTATION.
+    shadingX: shading * Math.cos(direction) + 0,
+    shadingY: shading * Math.sin(direction) + 0,
   };
 }

@@ -42,6 +42,7 @@ const EXPORTED = [
   "BACKGROUND_KINDS",
   "NO_AUGMENTATION",
   "NO_FLIP_CATEGORIES",
+  "STYLE_AUGMENTATION",
   "canFlipHorizontally",
   "sampleAugmentation",
   // loading

@@ -59,10 +59,11 @@ export {
   BACKGROUND_KINDS,
   NO_AUGMENTATION,
   NO_FLIP_CATEGORIES,
+  STYLE_AUGMENTATION,
   canFlipHorizontally,
   sampleAugmentation,
 } from "./augmentation.js";
-export type { AugmentOptions, Augmentation, BackgroundKind } from "./augmentation.js";
+export type { AugmentOptions, Augmentation, BackgroundKind, ColourJitter } from "./augmentation.js";
 
 // Loading
 export { SOURCE_IMAGE_SIZE, streamBatches } from "./batch-stream.js";

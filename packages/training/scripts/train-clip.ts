@@ -1,9 +1,10 @@
 /**
- * npm run train:clip [-- --steps 4000 --batch-size 64 --chunk 64 --lr 5e-4 --seed 0 --backend native|wasm --fresh]
+ * npm run train:clip [-- --steps 4000 --batch-size 64 --chunk 64 --lr 5e-4 --seed 0 --augment light|style --backend native|wasm --fresh]
  *
  * Trains the embedded default CLIP (EMOJI_CLIP below: a 32×32 ViT with 4×4 patches and a small text transformer
  * over our own BPE vocabulary) contrastively on the training split of the emoji data (Google + Twitter, augmented,
- * captions sampled from several templates). The vocabulary is learnt once from every training caption with
+ * captions sampled from several templates; --augment style adds zoom, tilt and hue-preserving colour jitter,
+ * `STYLE_AUGMENTATION`, for held-out art styles; keep the same --augment when resuming). The vocabulary is learnt once from every training caption with
  * `trainBpe` and kept in runs/clip/vocab.bpe; it ships inside the model (`__metadata__.tokenizer_bpe`).
  *
  * Resumable: Ctrl-C writes runs/clip/checkpoint.safetensors, running again continues (the data stream resumes at
@@ -15,16 +16,19 @@ import { join } from "node:path";
 import { CLIP_MEAN, CLIP_STD, clipConfigFromJson, clipFromSafetensors, initClip, saveClip, trainClip, type ClipTrainingBatch } from "@proj/clip";
 import { cosineSchedule } from "@proj/tensor-kernels";
 import { ClipTokenizer, trainBpe } from "@proj/tokenizer";
-import { allCaptions, aliasNames, createEmojiDataset } from "@proj/training-data";
+import { STYLE_AUGMENTATION, allCaptions, aliasNames, createEmojiDataset, type AugmentOptions } from "@proj/training-data";
 import { MODEL_FILES, abortOnSignals, chooseBackend, parseTrainingArgs, progressReporter, runPaths, untilDoneOrStopped, writeAtomically, writeLossPlot } from "../src/run.js";
 
 const args = parseTrainingArgs(
   { steps: 4000, batchSize: 64, learningRate: 5e-4, every: 25 },
-  { chunk: { type: "string", default: "64" }, vocab: { type: "string", default: "2048" } },
+  { chunk: { type: "string", default: "64" }, vocab: { type: "string", default: "2048" }, augment: { type: "string", default: "light" } },
 );
 const { steps, batchSize, seed } = args;
 const values = args.values;
 const IMAGE_SIZE = 32;
+const AUGMENTATIONS: Record<string, AugmentOptions> = { light: {}, style: STYLE_AUGMENTATION };
+const augment = AUGMENTATIONS[String(values.augment)];
+if (augment === undefined) throw new RangeError(`--augment must be one of ${Object.keys(AUGMENTATIONS).join(", ")} (got ${String(values.augment)})`);
 
 const backend = await chooseBackend(args.backend);
 const paths = runPaths("clip");
@@ -60,7 +64,7 @@ const EMOJI_CLIP = clipConfigFromJson({
 });
 const model = clipFromSafetensors(initClip(EMOJI_CLIP, { seed }), { trainable: true, tokenizer });
 const parameterCount = [...model.parameters!.values()].reduce((n, v) => n + v.size, 0);
-console.log(`clip: ${parameterCount.toLocaleString()} parameters on ${backend}; ${dataset.examples.length} training images; batch ${batchSize} (chunks of ${values.chunk}), target ${steps} steps`);
+console.log(`clip: ${parameterCount.toLocaleString()} parameters on ${backend}; ${dataset.examples.length} training images; batch ${batchSize} (chunks of ${values.chunk}), ${String(values.augment)} augmentation, target ${steps} steps`);
 
 // 3. Data: augmented emoji at 32×32, normalised as CLIP's preprocessing does; the stream restarts at any step.
 function normalise(images: Float32Array): Float32Array {
@@ -69,7 +73,7 @@ function normalise(images: Float32Array): Float32Array {
   return out;
 }
 async function* batches(start: { step: number }): AsyncGenerator<ClipTrainingBatch> {
-  for await (const batch of dataset.batches({ batchSize, seed, epochs: 1_000_000, dropLast: true, skipBatches: start.step, augment: true, size: IMAGE_SIZE })) {
+  for await (const batch of dataset.batches({ batchSize, seed, epochs: 1_000_000, dropLast: true, skipBatches: start.step, augment, size: IMAGE_SIZE })) {
     yield { images: normalise(batch.images), captions: batch.captions };
   }
 }
