@@ -1,11 +1,13 @@
 /**
- * npm run train:clip [-- --steps 4000 --batch-size 64 --chunk 64 --lr 5e-4 --seed 0 --augment light|style --backend native|wasm --fresh]
+ * npm run train:clip [-- --steps 4000 --batch-size 64 --chunk 64 --lr 5e-4 --seed 0 --augment light|style
+ *                       --backend native|wasm --fresh]
  *
  * Trains the embedded default CLIP (EMOJI_CLIP below: a 32×32 ViT with 4×4 patches and a small text transformer
  * over our own BPE vocabulary) contrastively on the training split of the emoji data (Google + Twitter, augmented,
- * captions sampled from several templates; --augment style adds zoom, tilt and hue-preserving colour jitter,
- * `STYLE_AUGMENTATION`, for held-out art styles; keep the same --augment when resuming). The vocabulary is learnt once from every training caption with
- * `trainBpe` and kept in runs/clip/vocab.bpe; it ships inside the model (`__metadata__.tokenizer_bpe`).
+ * captions sampled from several templates). --augment style adds zoom, tilt and hue-preserving colour jitter
+ * (`STYLE_AUGMENTATION`) for held-out art styles; resume with the same --augment. The vocabulary is learnt once from
+ * every training caption with `trainBpe` and kept in runs/clip/vocab.bpe; it ships inside the model
+ * (`__metadata__.tokenizer_bpe`).
  *
  * Resumable: Ctrl-C writes runs/clip/checkpoint.safetensors, running again continues (the data stream resumes at
  * the same batch); --fresh starts over. Logs to runs/clip/log.jsonl, plots runs/clip/loss.png, and on completion
