@@ -1,13 +1,14 @@
 /**
- * npm run train:clip [-- --steps 4000 --batch-size 64 --chunk 64 --lr 5e-4 --seed 0 --augment light|style
+ * npm run train:clip [-- --steps 6000 --batch-size 64 --chunk 64 --lr 5e-4 --seed 0 --augment style|light
  *                       --backend native|wasm --fresh]
  *
  * Trains the embedded default CLIP (EMOJI_CLIP below: a 32×32 ViT with 4×4 patches and a small text transformer
  * over our own BPE vocabulary) contrastively on the training split of the emoji data (Google + Twitter, augmented,
- * captions sampled from several templates). --augment style adds zoom, tilt and hue-preserving colour jitter
- * (`STYLE_AUGMENTATION`) for held-out art styles; resume with the same --augment. The vocabulary is learnt once from
- * every training caption with `trainBpe` and kept in runs/clip/vocab.bpe; it ships inside the model
- * (`__metadata__.tokenizer_bpe`).
+ * captions sampled from several templates). The default --augment style adds zoom, tilt and hue-preserving colour
+ * jitter (`STYLE_AUGMENTATION`) to the light augmentation (flips, shifts, backgrounds; `--augment light`, what CLIP
+ * v0 was trained with) for held-out art styles; resume with the same --augment. The defaults are the shipped CLIP's
+ * recipe. The vocabulary is learnt once from every training caption with `trainBpe` and kept in runs/clip/vocab.bpe;
+ * it ships inside the model (`__metadata__.tokenizer_bpe`).
  *
  * Resumable: Ctrl-C writes runs/clip/checkpoint.safetensors, running again continues (the data stream resumes at
  * the same batch); --fresh starts over. Logs to runs/clip/log.jsonl, plots runs/clip/loss.png, and on completion
@@ -22,8 +23,8 @@ import { STYLE_AUGMENTATION, allCaptions, aliasNames, createEmojiDataset, type A
 import { MODEL_FILES, abortOnSignals, chooseBackend, parseTrainingArgs, progressReporter, runPaths, untilDoneOrStopped, writeAtomically, writeLossPlot } from "../src/run.js";
 
 const args = parseTrainingArgs(
-  { steps: 4000, batchSize: 64, learningRate: 5e-4, every: 25 },
-  { chunk: { type: "string", default: "64" }, vocab: { type: "string", default: "2048" }, augment: { type: "string", default: "light" } },
+  { steps: 6000, batchSize: 64, learningRate: 5e-4, every: 25 },
+  { chunk: { type: "string", default: "64" }, vocab: { type: "string", default: "2048" }, augment: { type: "string", default: "style" } },
 );
 const { steps, batchSize, seed } = args;
 const values = args.values;
