@@ -78,6 +78,25 @@ export function appendLog(paths: RunPaths, entry: LogEntry): void {
   appendFileSync(paths.log, `${JSON.stringify({ ...entry, time: Date.now() })}\n`);
 }
 
+/**
+ * Round tick values for an axis over [from, to]: multiples of 1, 2 or 5 × 10^k, the largest such spacing that
+ * gives at least `minTicks` of them (the axis's labels; `[from]` when the range is empty).
+ */
+export function axisTicks(from: number, to: number, minTicks = 5): number[] {
+  if (!(Number.isFinite(from) && Number.isFinite(to)) || to <= from) return Number.isFinite(from) ? [from] : [];
+  let spacing = 10 ** Math.ceil(Math.log10(to - from));
+  for (let i = 0; spacing > 0 && i < 60; i++) {
+    const count = Math.floor(to / spacing) - Math.ceil(from / spacing) + 1;
+    if (count >= minTicks) break;
+    // 10 → 5 → 2 → 1 → 0.5 …: the next smaller round spacing.
+    const mantissa = Math.round(spacing / 10 ** Math.floor(Math.log10(spacing) + 1e-9));
+    spacing = mantissa === 2 ? spacing / 2 : mantissa === 5 ? (spacing * 2) / 5 : spacing / 2;
+  }
+  const ticks: number[] = [];
+  for (let k = Math.ceil(from / spacing); k * spacing <= to + 1e-9 * spacing; k++) ticks.push(Number((k * spacing).toPrecision(12)));
+  return ticks;
+}
+
 /** The loss curve of the whole run (all resumed parts), raw and smoothed, log scale, as a PNG (via SVG and resvg). */
 export async function writeLossPlot(paths: RunPaths, title: string): Promise<void> {
   if (!existsSync(paths.log)) return;
@@ -96,6 +115,10 @@ export async function writeLossPlot(paths: RunPaths, title: string): Promise<voi
   const ticks: string[] = [];
   for (let v = y0; v <= y1 + 1e-9; v += 0.25) {
     ticks.push(`<line x1="${margin}" x2="${width - margin}" y1="${sy(v)}" y2="${sy(v)}" stroke="#ddd"/><text x="4" y="${sy(v) + 4}" font-size="11">${(10 ** v).toPrecision(2)}</text>`);
+  }
+  for (const step of axisTicks(x0, x1)) {
+    const x = sx(step).toFixed(1);
+    ticks.push(`<line x1="${x}" x2="${x}" y1="${margin}" y2="${height - margin}" stroke="#eee"/><text x="${x}" y="${height - margin + 16}" font-size="11" text-anchor="middle">${step.toLocaleString("en-US")}</text>`);
   }
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="white"/>${ticks.join("")}
 <polyline fill="none" stroke="#9bd" stroke-width="1" points="${line(logs)}"/><polyline fill="none" stroke="#036" stroke-width="2" points="${line(smoothed)}"/>
