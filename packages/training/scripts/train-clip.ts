@@ -1,6 +1,6 @@
 /**
  * npm run train:clip [-- --steps 6000 --batch-size 64 --chunk 64 --lr 5e-4 --seed 0 --augment style|light
- *                       --backend native|wasm --fresh]
+ *                       --backend native|wasm --fresh --init packages/clip/models/clip.safetensors]
  *
  * Trains the embedded default CLIP (EMOJI_CLIP below: a 32×32 ViT with 4×4 patches and a small text transformer
  * over our own BPE vocabulary) contrastively on the training split of the emoji data (Google + Twitter, augmented,
@@ -10,17 +10,20 @@
  * recipe. The vocabulary is learnt once from every training caption with `trainBpe` and kept in runs/clip/vocab.bpe;
  * it ships inside the model (`__metadata__.tokenizer_bpe`).
  *
+ * `--init <file>` starts a new run from a CLIP model file's weights (same config and vocabulary), e.g. to train the
+ * shipped CLIP further with a new learning-rate schedule.
+ *
  * Resumable: Ctrl-C writes runs/clip/checkpoint.safetensors, running again continues (the data stream resumes at
  * the same batch); --fresh starts over. Logs to runs/clip/log.jsonl, plots runs/clip/loss.png, and on completion
  * writes packages/clip/models/clip.safetensors (F16, OpenAI layout, config and tokenizer in the metadata).
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLIP_MEAN, CLIP_STD, clipConfigFromJson, clipFromSafetensors, initClip, saveClip, trainClip, type ClipTrainingBatch } from "@proj/clip";
+import { CLIP_MEAN, CLIP_STD, clipConfigFromJson, clipFromSafetensors, initClip, parseSafetensors, saveClip, trainClip, type ClipTrainingBatch } from "@proj/clip";
 import { cosineSchedule } from "@proj/tensor-kernels";
 import { ClipTokenizer, trainBpe } from "@proj/tokenizer";
 import { STYLE_AUGMENTATION, allCaptions, aliasNames, createEmojiDataset, type AugmentOptions } from "@proj/training-data";
-import { MODEL_FILES, abortOnSignals, chooseBackend, parseTrainingArgs, progressReporter, runPaths, untilDoneOrStopped, writeAtomically, writeLossPlot } from "../src/run.js";
+import { MODEL_FILES, abortOnSignals, initialModelBytes, chooseBackend, parseTrainingArgs, progressReporter, runPaths, untilDoneOrStopped, writeAtomically, writeLossPlot } from "../src/run.js";
 
 const args = parseTrainingArgs(
   { steps: 6000, batchSize: 64, learningRate: 5e-4, every: 25 },
@@ -65,9 +68,18 @@ const EMOJI_CLIP = clipConfigFromJson({
   transformer_heads: 2,
   transformer_layers: 4,
 });
-const model = clipFromSafetensors(initClip(EMOJI_CLIP, { seed }), { trainable: true, tokenizer });
+const init = initialModelBytes(paths, args.init, existsSync(paths.checkpoint)); // --fresh removed the checkpoint
+const initFile = init === undefined ? undefined : parseSafetensors(init);
+if (initFile !== undefined) {
+  const { config, tokenizer_bpe: vocabulary } = initFile.metadata;
+  if (config === undefined || JSON.stringify(clipConfigFromJson(JSON.parse(config))) !== JSON.stringify(EMOJI_CLIP)) {
+    throw new Error(`--init ${String(args.init)}: its config ${String(config)} is not this run's (EMOJI_CLIP in train-clip.ts)`);
+  }
+  if (vocabulary !== readFileSync(vocabPath, "utf8")) throw new Error(`--init ${String(args.init)}: its BPE vocabulary is not ${vocabPath}`);
+}
+const model = clipFromSafetensors(initFile ?? initClip(EMOJI_CLIP, { seed }), { trainable: true, tokenizer });
 const parameterCount = [...model.parameters!.values()].reduce((n, v) => n + v.size, 0);
-console.log(`clip: ${parameterCount.toLocaleString()} parameters on ${backend}; ${dataset.examples.length} training images; batch ${batchSize} (chunks of ${values.chunk}), ${String(values.augment)} augmentation, target ${steps} steps`);
+console.log(`clip: ${parameterCount.toLocaleString()} parameters on ${backend}${initFile ? ` from ${String(args.init)}` : ""}; ${dataset.examples.length} training images; batch ${batchSize} (chunks of ${values.chunk}), ${String(values.augment)} augmentation, target ${steps} steps`);
 
 // 3. Data: augmented emoji at 32×32, normalised as CLIP's preprocessing does; the stream restarts at any step.
 function normalise(images: Float32Array): Float32Array {
