@@ -105,5 +105,6 @@ describe("sampleAugmentation", () => {
     expect(() => sampleAugmentation({ scale: [0, 1] }, true, random)).toThrow(/scale/);
     expect(() => sampleAugmentation({ maxRotation: -5 }, true, random)).toThrow(/maxRotation/);
     expect(() => sampleAugmentation({ colour: { saturation: 1.5 } }, true, random)).toThrow(/colour\.saturation/);
+    expect(() => sampleAugmentation({ colour: { hue: 0.1 } as never }, true, random)).toThrow(/unknown colour\.hue/);
   });
 });

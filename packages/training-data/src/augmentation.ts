@@ -71,6 +71,8 @@ export interface ColourJitter {
   shading?: number;
 }
 
+const COLOUR_JITTERS: readonly string[] = ["brightness", "contrast", "saturation", "shading"] satisfies (keyof ColourJitter)[];
+
 /**
  * The style augmentation the CLIP trainer uses on top of the light default: zoom 0.8–1.15, ±12°, brightness ±0.15,
  * contrast ±0.25, saturation ±0.35, shading ±0.3.
@@ -139,6 +141,7 @@ export function sampleAugmentation(options: AugmentOptions, flippable: boolean, 
   if (!(minScale > 0 && maxScale >= minScale)) throw new Error(`sampleAugmentation: scale must be [min, max] with 0 < min ≤ max (got [${minScale}, ${maxScale}])`);
   if (!(maxRotation >= 0 && maxRotation <= 180)) throw new Error(`sampleAugmentation: maxRotation must be in [0, 180] degrees (got ${maxRotation})`);
   for (const [name, value] of Object.entries(jitter)) {
+    if (!COLOUR_JITTERS.includes(name)) throw new Error(`sampleAugmentation: unknown colour.${name} (known: ${COLOUR_JITTERS.join(", ")})`);
     if (!(typeof value === "number" && value >= 0 && value < 1)) throw new Error(`sampleAugmentation: colour.${name} must be in [0, 1) (got ${String(value)})`);
   }
   const flipDraw = random();
@@ -151,7 +154,7 @@ export function sampleAugmentation(options: AugmentOptions, flippable: boolean, 
   const colour = [random(), random(), random()] as const;
   const symmetric = (strength: number) => strength * (2 * random() - 1) + 0; // uniform in ±strength (+ 0: never -0)
   const scale = minScale + (maxScale - minScale) * random();
-  const rotation = (symmetric(maxRotation) * Math.PI) / 180 + 0;
+  const rotation = (symmetric(maxRotation) * Math.PI) / 180;
   const brightness = 1 + symmetric(jitter.brightness ?? 0);
   const contrast = 1 + symmetric(jitter.contrast ?? 0);
   const saturation = 1 + symmetric(jitter.saturation ?? 0);

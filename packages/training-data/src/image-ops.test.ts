@@ -110,8 +110,9 @@ describe("renderImage", () => {
   });
 
   it("jitters colour without changing hue, before compositing", () => {
-    const orange = { data: new Uint8Array([204, 102, 51, 255, 204, 102, 51, 255]), width: 2, height: 1 };
-    const one = (augmentation: Augmentation) => [...render({ ...orange, height: 2, data: new Uint8Array([...orange.data, ...orange.data]) }, augmentation, 2, "rgb").subarray(0, 3)];
+    const orange = { data: new Uint8Array(16), width: 2, height: 2 }; // opaque (204, 102, 51) everywhere
+    for (let i = 0; i < 4; i++) orange.data.set([204, 102, 51, 255], 4 * i);
+    const one = (augmentation: Augmentation) => [...render(orange, augmentation, 2, "rgb").subarray(0, 3)];
     const [r, g, b] = [0.8, 0.4, 0.2];
     const darker = one({ ...NO_AUGMENTATION, brightness: 0.5 });
     expect(darker[0]).toBeCloseTo(r / 2, 6);

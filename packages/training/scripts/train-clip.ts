@@ -53,7 +53,8 @@ if (args.fresh || !existsSync(vocabPath)) {
   writeFileSync(vocabPath, ClipTokenizer.fromVocabulary(vocabulary).save("bpe").files["bpe_simple_vocab.txt"]);
   console.log(`vocabulary: ${Number(values.vocab)} tokens learnt from ${corpus.size} distinct captions → ${vocabPath}`);
 }
-const tokenizer = ClipTokenizer.fromFiles({ bpe: readFileSync(vocabPath, "utf8") });
+const vocabularyText = readFileSync(vocabPath, "utf8");
+const tokenizer = ClipTokenizer.fromFiles({ bpe: vocabularyText });
 
 // 2. The model: the reference constructor's arguments (so PyTorch's CLIP(**config) builds the same network).
 const EMOJI_CLIP = clipConfigFromJson({
@@ -72,10 +73,17 @@ const init = initialModelBytes(paths, args.init, existsSync(paths.checkpoint)); 
 const initFile = init === undefined ? undefined : parseSafetensors(init);
 if (initFile !== undefined) {
   const { config, tokenizer_bpe: vocabulary } = initFile.metadata;
-  if (config === undefined || JSON.stringify(clipConfigFromJson(JSON.parse(config))) !== JSON.stringify(EMOJI_CLIP)) {
+  let initConfig: ReturnType<typeof clipConfigFromJson> | undefined;
+  try {
+    initConfig = config === undefined ? undefined : clipConfigFromJson(JSON.parse(config));
+  } catch (error) {
+    throw new Error(`--init ${String(args.init)}: not a CLIP model file (${(error as Error).message})`);
+  }
+  if (JSON.stringify(initConfig) !== JSON.stringify(EMOJI_CLIP)) {
     throw new Error(`--init ${String(args.init)}: its config ${String(config)} is not this run's (EMOJI_CLIP in train-clip.ts)`);
   }
-  if (vocabulary !== readFileSync(vocabPath, "utf8")) throw new Error(`--init ${String(args.init)}: its BPE vocabulary is not ${vocabPath}`);
+  if (vocabulary === undefined) throw new Error(`--init ${String(args.init)}: no BPE vocabulary in its metadata (tokenizer_bpe)`);
+  if (vocabulary !== vocabularyText) throw new Error(`--init ${String(args.init)}: its BPE vocabulary differs from ${vocabPath}`);
 }
 const model = clipFromSafetensors(initFile ?? initClip(EMOJI_CLIP, { seed }), { trainable: true, tokenizer });
 const parameterCount = [...model.parameters!.values()].reduce((n, v) => n + v.size, 0);

@@ -84,17 +84,17 @@ export function appendLog(paths: RunPaths, entry: LogEntry): void {
  */
 export function axisTicks(from: number, to: number, minTicks = 5): number[] {
   if (!(Number.isFinite(from) && Number.isFinite(to)) || to <= from) return Number.isFinite(from) ? [from] : [];
-  let spacing = 10 ** Math.ceil(Math.log10(to - from));
-  for (let i = 0; spacing > 0 && i < 60; i++) {
-    const count = Math.floor(to / spacing) - Math.ceil(from / spacing) + 1;
-    if (count >= minTicks) break;
-    // 10 → 5 → 2 → 1 → 0.5 …: the next smaller round spacing.
-    const mantissa = Math.round(spacing / 10 ** Math.floor(Math.log10(spacing) + 1e-9));
-    spacing = mantissa === 2 ? spacing / 2 : mantissa === 5 ? (spacing * 2) / 5 : spacing / 2;
+  // Spacings 5·10^e, 2·10^e, 10^e, 5·10^(e-1), … from the first power of ten not below the range, downwards.
+  for (let exponent = Math.ceil(Math.log10(to - from)); exponent > -300; exponent--) {
+    for (const mantissa of [5, 2, 1]) {
+      const spacing = mantissa * 10 ** exponent;
+      const first = Math.ceil(from / spacing - 1e-9), last = Math.floor(to / spacing + 1e-9); // 1e-9: 0.6 / 0.2 < 3
+      if (last - first + 1 >= minTicks) {
+        return Array.from({ length: last - first + 1 }, (_, k) => Number(((first + k) * spacing).toPrecision(12)));
+      }
+    }
   }
-  const ticks: number[] = [];
-  for (let k = Math.ceil(from / spacing); k * spacing <= to + 1e-9 * spacing; k++) ticks.push(Number((k * spacing).toPrecision(12)));
-  return ticks;
+  return [from];
 }
 
 /** The loss curve of the whole run (all resumed parts), raw and smoothed, log scale, as a PNG (via SVG and resvg). */
