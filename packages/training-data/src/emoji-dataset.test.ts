@@ -25,7 +25,7 @@ function range(values: Float32Array): [number, number] {
 describe("createEmojiDataset", () => {
   it("yields NHWC float batches in [0, 1] with captions, concept ids and styles", async () => {
     const data = await createEmojiDataset({ split: "train" });
-    expect(data.examples.length).toBe(6904);
+    expect(data.examples.length).toBe(9739);
     const [batch] = await collect(data.batches({ batchSize: 16, seed: 1 }), 1);
     expect(batch!.shape).toEqual([16, 64, 64, 3]);
     expect(batch!.images.length).toBe(16 * 64 * 64 * 3);
@@ -39,7 +39,7 @@ describe("createEmojiDataset", () => {
       const example = data.examples[batch!.exampleIndices[i]!]!;
       expect(batch!.conceptIds[i]).toBe(example.conceptId);
       expect(batch!.styles[i]).toBe(example.style);
-      expect(["google", "twitter"]).toContain(batch!.styles[i]);
+      expect(["google", "twitter", "fluent"]).toContain(batch!.styles[i]);
       expect(batch!.flipped[i]).toBe(false);
     }
   });

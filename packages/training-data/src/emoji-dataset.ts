@@ -13,6 +13,7 @@
 import { readFile } from "node:fs/promises";
 import { canFlipHorizontally } from "./augmentation.js";
 import {
+  SOURCE_IMAGE_SIZE,
   streamBatches,
   type BatchOptions,
   type CaptionMode,
@@ -27,7 +28,7 @@ import {
   type EmojiImageRef,
   type EmojiStyle,
 } from "./emoji-metadata.js";
-import { decodePngToRgba, type RgbaImage } from "./image-ops.js";
+import { decodeImageToRgba, decodePngToRgba, type RgbaImage } from "./image-ops.js";
 import type { Random } from "./random.js";
 import { SPLITS, splitImages, type SplitName } from "./splits.js";
 
@@ -66,12 +67,14 @@ export interface EmojiDataset {
 
 const imageCache = new Map<string, Promise<RgbaImage>>();
 
-/** Reads and decodes one PNG, once per process. */
+/** Reads and decodes one image, once per process: 64×64 RGBA for every style (the Fluent 256×256 WebPs are shrunk). */
 export function loadRgbaImage(ref: EmojiImageRef): Promise<RgbaImage> {
   const path = imagePath(ref);
   let image = imageCache.get(path);
   if (image === undefined) {
-    image = readFile(path).then((bytes) => decodePngToRgba(bytes));
+    image = readFile(path).then((bytes) =>
+      ref.style === "fluent" ? decodeImageToRgba(bytes, SOURCE_IMAGE_SIZE) : decodePngToRgba(bytes),
+    );
     imageCache.set(path, image);
     image.catch(() => imageCache.delete(path));
   }

@@ -4,14 +4,26 @@
  *
  * All four packages carry the same `emoji.json` (checked in a test), so metadata comes from the Google one; images come
  * from `node_modules/emoji-datasource-<style>/img/<style>/64/<image>` (64×64 PNGs).
+ *
+ * A fifth style, Microsoft's Fluent Emoji in their 3D look (MIT), comes from `@lobehub/fluent-emoji-3d`: 256×256 WebP
+ * files named like `emoji.json`'s `image` (`1f44b-1f3fd.webp` for `1f44b-1f3fd.png`), shrunk to 64×64 when read. A
+ * Fluent image exists for a concept and tone exactly when that file does, except country and subdivision flags:
+ * Microsoft's set has none, so the package's flags come from elsewhere under no stated licence, and we leave them out.
  */
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
-/** The four art styles. Only Google and Twitter may train shipped models (see `splits.ts`). */
-export const EMOJI_STYLES = ["google", "twitter", "apple", "facebook"] as const;
+/** The art styles. Only Google, Twitter and Fluent may train shipped models (see `splits.ts`). */
+export const EMOJI_STYLES = ["google", "twitter", "apple", "facebook", "fluent"] as const;
 export type EmojiStyle = (typeof EMOJI_STYLES)[number];
+/** The styles of the `emoji-datasource-<style>` packages (availability from `emoji.json`'s `has_img_<style>`). */
+export const DATASOURCE_STYLES = ["google", "twitter", "apple", "facebook"] as const satisfies readonly EmojiStyle[];
+type DatasourceStyle = (typeof DATASOURCE_STYLES)[number];
+/** The npm package of the Fluent Emoji 3D images (`assets/<code points>.webp`). */
+export const FLUENT_PACKAGE = "@lobehub/fluent-emoji-3d";
+/** Subcategories whose Fluent files are not Microsoft's (so not under its MIT licence): never catalogued. */
+export const FLUENT_EXCLUDED_SUBCATEGORIES: readonly string[] = Object.freeze(["country-flag", "subdivision-flag"]);
 
 /** Side length of the PNGs we read (the packages also ship 16, 20 and 32; 64 is the largest). */
 const EMOJI_IMAGE_SIZE = 64;
@@ -58,7 +70,7 @@ export interface EmojiImageRef {
   style: EmojiStyle;
   /** Modifier code points (`["1F3FD"]`, or two for two-person emoji); empty for the default (yellow / no tone). */
   skinTones: readonly string[];
-  /** The PNG's file name inside `img/<style>/64/`. */
+  /** The image's file name inside `styleImageDirectory(style)` (a PNG, or a WebP for Fluent). */
   image: string;
 }
 
@@ -70,10 +82,27 @@ export interface EmojiCatalog {
 
 const require = createRequire(import.meta.url);
 
-/** Absolute directory of a style's 64×64 PNGs (resolved from this workspace's dev dependencies). */
+/** Absolute directory of a style's images (resolved from this workspace's dev dependencies). */
 export function styleImageDirectory(style: EmojiStyle): string {
+  if (style === "fluent") return join(dirname(require.resolve(`${FLUENT_PACKAGE}/package.json`)), "assets");
   const packageJson = require.resolve(`emoji-datasource-${style}/package.json`);
   return join(dirname(packageJson), "img", style, String(EMOJI_IMAGE_SIZE));
+}
+
+/** The Fluent file name for an `emoji.json` image name: `1f600.png` → `1f600.webp`. */
+export function fluentImageName(image: string): string {
+  return image.replace(/\.png$/, ".webp");
+}
+
+/** The file names of the installed Fluent images. */
+export async function listFluentImages(): Promise<Set<string>> {
+  const names = await readdir(styleImageDirectory("fluent"));
+  return new Set(names.filter((name) => name.endsWith(".webp")));
+}
+
+export interface BuildCatalogOptions {
+  /** The Fluent files that exist (`listFluentImages()`); without it the catalogue has no Fluent images. */
+  fluentImages?: ReadonlySet<string>;
 }
 
 /** Absolute path of one image's PNG. */
@@ -82,13 +111,14 @@ export function imagePath(ref: EmojiImageRef): string {
 }
 
 /** Reads `emoji.json` of one style package (all four are identical). */
-export async function readEmojiRecords(style: EmojiStyle = "google"): Promise<EmojiRecord[]> {
+export async function readEmojiRecords(style: DatasourceStyle = "google"): Promise<EmojiRecord[]> {
   const path = require.resolve(`emoji-datasource-${style}/emoji.json`);
   return JSON.parse(await readFile(path, "utf8")) as EmojiRecord[];
 }
 
 /** Builds concepts and image references from `emoji.json` rows (sorted by `sort_order`; Component rows dropped). */
-export function buildCatalog(records: readonly EmojiRecord[]): EmojiCatalog {
+export function buildCatalog(records: readonly EmojiRecord[], options: BuildCatalogOptions = {}): EmojiCatalog {
+  const { fluentImages } = options;
   const sorted = records
     .filter((record) => !EXCLUDED_CATEGORIES.includes(record.category))
     .sort((a, b) => a.sort_order - b.sort_order);
@@ -110,8 +140,14 @@ export function buildCatalog(records: readonly EmojiRecord[]): EmojiCatalog {
     for (const [key, variant] of Object.entries(record.skin_variations ?? {})) variants.push([key.split("-"), variant]);
     for (const [skinTones, variant] of variants) {
       for (const style of EMOJI_STYLES) {
-        if (!variant[`has_img_${style}`]) continue;
-        images.push(Object.freeze({ conceptId, style, skinTones: Object.freeze(skinTones), image: variant.image }));
+        let image: string | undefined;
+        if (style === "fluent") {
+          const name = fluentImageName(variant.image);
+          if (fluentImages?.has(name) && !FLUENT_EXCLUDED_SUBCATEGORIES.includes(record.subcategory)) image = name;
+        } else if (variant[`has_img_${style satisfies DatasourceStyle}`]) {
+          image = variant.image;
+        }
+        if (image !== undefined) images.push(Object.freeze({ conceptId, style, skinTones: Object.freeze(skinTones), image }));
       }
     }
   }
@@ -122,6 +158,8 @@ let catalogPromise: Promise<EmojiCatalog> | undefined;
 
 /** The catalogue of the installed packages (read once per process). */
 export function loadEmojiCatalog(): Promise<EmojiCatalog> {
-  catalogPromise ??= readEmojiRecords().then(buildCatalog);
+  catalogPromise ??= Promise.all([readEmojiRecords(), listFluentImages()]).then(([records, fluentImages]) =>
+    buildCatalog(records, { fluentImages }),
+  );
   return catalogPromise;
 }

@@ -1,8 +1,10 @@
 /**
  * Pixels: PNG bytes → 8-bit RGBA, and one augmented, composited, downsampled image written into a batch buffer.
- * Plain loops over typed arrays; no tensors (the consumer makes those).
+ * Plain loops over typed arrays; no tensors (the consumer makes those). Other formats (the Fluent WebPs) are decoded
+ * and shrunk by sharp (libvips).
  */
 import { convertIndexedToRgb, decode as decodePng, encode as encodePng } from "fast-png";
+import sharp from "sharp";
 import { jittersColour, resamples, type Augmentation } from "./augmentation.js";
 
 /** Row-major RGBA, 8 bits per channel, straight (not premultiplied) alpha. */
@@ -10,6 +12,19 @@ export interface RgbaImage {
   data: Uint8Array; // [H, W, 4]
   width: number;
   height: number;
+}
+
+/**
+ * Decodes any image sharp reads (WebP, PNG, …) and resizes it to size×size RGBA (Lanczos-3 on premultiplied alpha,
+ * so transparent pixels do not bleed colour into the edges).
+ */
+export async function decodeImageToRgba(bytes: Uint8Array, size: number): Promise<RgbaImage> {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`decodeImageToRgba: size must be a positive integer (got ${size})`);
+  const { data, info } = await sharp(bytes).ensureAlpha().resize(size, size, { fit: "fill" }).raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 4 || info.width !== size || info.height !== size) {
+    throw new Error(`decodeImageToRgba: expected ${size}×${size}×4, got ${info.width}×${info.height}×${info.channels}`);
+  }
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: size, height: size };
 }
 
 /**

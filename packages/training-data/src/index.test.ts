@@ -4,10 +4,15 @@ import * as api from "./index.js";
 // Pins the public surface: adding or removing an export must update this list.
 const EXPORTED = [
   // catalogue
+  "DATASOURCE_STYLES",
   "EMOJI_STYLES",
   "EXCLUDED_CATEGORIES",
+  "FLUENT_EXCLUDED_SUBCATEGORIES",
+  "FLUENT_PACKAGE",
   "buildCatalog",
+  "fluentImageName",
   "imagePath",
+  "listFluentImages",
   "loadEmojiCatalog",
   "readEmojiRecords",
   "styleImageDirectory",
@@ -51,6 +56,7 @@ const EXPORTED = [
   "createEmojiDataset",
   "loadRgbaImage",
   // pixels and randomness
+  "decodeImageToRgba",
   "decodePngToRgba",
   "encodePng8",
   "renderImage",

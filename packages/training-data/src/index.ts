@@ -1,16 +1,22 @@
 // @proj/training-data: image–caption training data (private workspace; never a runtime dependency of a library).
 
-// Catalogue of the emoji-datasource packages
+// Catalogue of the emoji-datasource packages (and the Fluent Emoji 3D images)
 export {
+  DATASOURCE_STYLES,
   EMOJI_STYLES,
   EXCLUDED_CATEGORIES,
+  FLUENT_EXCLUDED_SUBCATEGORIES,
+  FLUENT_PACKAGE,
   buildCatalog,
+  fluentImageName,
   imagePath,
+  listFluentImages,
   loadEmojiCatalog,
   readEmojiRecords,
   styleImageDirectory,
 } from "./emoji-metadata.js";
 export type {
+  BuildCatalogOptions,
   EmojiCatalog,
   EmojiConcept,
   EmojiImageFlags,
@@ -72,7 +78,7 @@ export { createEmojiDataset, loadRgbaImage } from "./emoji-dataset.js";
 export type { EmojiBatch, EmojiDataset, EmojiDatasetOptions, EmojiExample } from "./emoji-dataset.js";
 
 // Pixels and randomness
-export { decodePngToRgba, encodePng8, renderImage } from "./image-ops.js";
+export { decodeImageToRgba, decodePngToRgba, encodePng8, renderImage } from "./image-ops.js";
 export type { RenderOptions, RgbaImage } from "./image-ops.js";
 export { createRandom, mixSeed, randomInt, shuffledIndices, stableHash } from "./random.js";
 export type { Random } from "./random.js";

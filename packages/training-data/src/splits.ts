@@ -2,9 +2,9 @@
  * The fixed splits. Defined here, in code, and pinned by `splits.test.ts`:
  *
  *   held-out concepts   stableHash(emoji.json name) % 1000 < 100, i.e. ~10% of concepts, every style and skin tone
- *   train               Google + Twitter images of the other concepts (all skin tones)
+ *   train               Google + Twitter + Fluent images of the other concepts (all skin tones)
  *   unseen-style        Apple + Facebook images of the training concepts: two art styles never trained on
- *   unseen-concept      the held-out concepts in all four styles: zero-shot on names never trained on
+ *   unseen-concept      the held-out concepts in all five styles: zero-shot on names never trained on
  *
  * The Apple and Facebook images are not licensed for redistribution, so nothing trained for shipping may see them; they
  * only ever appear in the evaluation splits.
@@ -12,8 +12,8 @@
 import type { EmojiCatalog, EmojiConcept, EmojiImageRef, EmojiStyle } from "./emoji-metadata.js";
 import { stableHash } from "./random.js";
 
-/** Styles whose images may train shipped models (Google: Apache-2.0; Twitter/Twemoji: CC-BY 4.0). */
-export const TRAINING_STYLES: readonly EmojiStyle[] = Object.freeze(["google", "twitter"]);
+/** Styles whose images may train shipped models (Google: Apache-2.0; Twitter/Twemoji: CC-BY 4.0; Fluent: MIT). */
+export const TRAINING_STYLES: readonly EmojiStyle[] = Object.freeze(["google", "twitter", "fluent"]);
 /** Styles used for evaluation only (not licensed for redistribution; never in `train`). */
 export const EVALUATION_STYLES: readonly EmojiStyle[] = Object.freeze(["apple", "facebook"]);
 
@@ -40,7 +40,7 @@ export const SPLITS: Readonly<Record<SplitName, SplitDefinition>> = Object.freez
   train: Object.freeze({
     styles: TRAINING_STYLES,
     concepts: "training",
-    description: "Google and Twitter images of the training concepts (all skin tones)",
+    description: "Google, Twitter and Fluent images of the training concepts (all skin tones)",
   }),
   "unseen-style": Object.freeze({
     styles: EVALUATION_STYLES,
@@ -48,9 +48,9 @@ export const SPLITS: Readonly<Record<SplitName, SplitDefinition>> = Object.freez
     description: "Apple and Facebook images of the training concepts: art styles never trained on",
   }),
   "unseen-concept": Object.freeze({
-    styles: Object.freeze(["google", "twitter", "apple", "facebook"] as const),
+    styles: Object.freeze(["google", "twitter", "apple", "facebook", "fluent"] as const),
     concepts: "held-out",
-    description: "held-out concepts (~10% of emoji names, by a stable hash) in all four styles",
+    description: "held-out concepts (~10% of emoji names, by a stable hash) in all five styles",
   }),
 } satisfies Record<SplitName, SplitDefinition>);
 
