@@ -3,7 +3,7 @@
  *
  * Zero-shot accuracy of a CLIP on the two held-out evaluations of the emoji data (packages/training-data README):
  *   unseen style    Apple and Facebook art (never trained on), classified among every training concept (1702 labels)
- *   unseen concept  the ~10% of emoji names held out of training, in all four styles, among those held-out names
+ *   unseen concept  the ~10% of emoji names held out of training, in all five styles, among those held-out names
  * Labels are the canonical captions ("a red apple", "flag of France"); images are composited on white, 32×32, and
  * skin-tone variants count as their base concept; concepts with the same caption share one label. Prints top-1 / top-5 accuracy beside chance, and writes
  * runs/clip/eval.json.

@@ -8,12 +8,12 @@
  * runs/eval.json with the date, commit, model files, backend and the time each part took:
  *
  *   1. zero-shot   top-1/top-5 of the CLIP on the unseen styles, Apple and Facebook separately, among the canonical
- *                  captions of every training concept; and on the unseen concepts (all four styles) among the held-out
+ *                  captions of every training concept; and on the unseen concepts (all five styles) among the held-out
  *                  names. Each with the canonical caption alone and with prompt ensembling (the normalised mean of the
  *                  normalised text embeddings of the eight training templates, `allCaptions`).
  *   2. retrieval   image→text and text→image recall@1/@5 on the first 500 images (--retrieval) of the unseen-concept
- *                  images in a seeded order (default skin tone, all four styles), with their canonical captions. A
- *                  caption is a match for every image of its concept (one concept has up to four styles), so image→text
+ *                  images in a seeded order (default skin tone, all five styles), with their canonical captions. A
+ *                  caption is a match for every image of its concept (one concept has up to five styles), so image→text
  *                  ranks the distinct captions of the set, and text→image asks for any image of the concept.
  *   3. reconstruction  the first --reconstruct of those images: CLIP image embedding → decoder (→ upsampler, when
  *                  there is one, then 2×2 box-averaged back to the CLIP's 32×32, as the data loader downsizes) → CLIP
@@ -33,7 +33,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { encodeImage, encodeTextTokens, loadClip, parseSafetensors, CLIP_MEAN, CLIP_STD, type ClipModel } from "@proj/clip";
-import { allCaptions, canonicalCaption, createEmojiDataset, createRandom, shuffledIndices, type EmojiDataset, type EmojiStyle, type SplitName } from "@proj/training-data";
+import { allCaptions, canonicalCaption, createEmojiDataset, createRandom, shuffledIndices, SPLITS, type EmojiDataset, type EmojiStyle, type SplitName } from "@proj/training-data";
 import { loadPipeline, samplePrior, sample, type LoadedPipeline } from "@proj/unclip";
 import { SingleBar } from "cli-progress";
 import { embedCaptions } from "../src/clip-embedder.js";
@@ -333,7 +333,7 @@ const output = ((decoder = pipeline?.decoder.config, upsampler = pipeline?.upsam
 // ---------------------------------------------------------------------------------------------------------------------
 // 3. The held-out images
 
-// The unseen-concept images (default tone, four styles) in the seeded order: zero-shot uses all of them, retrieval the
+// The unseen-concept images (default tone, every style of the split) in the seeded order: zero-shot uses all of them, retrieval the
 // first --retrieval, reconstruction the first --reconstruct.
 const needsHeldOut = !skipped.has("zero-shot") || !skipped.has("retrieval") || !skipped.has("reconstruction") || !skipped.has("r-precision");
 const heldOutStart = performance.now();
@@ -355,7 +355,7 @@ else {
       zeroShotRows(`unseen style ${style[0]!.toUpperCase()}${style.slice(1)}`, images.embeddings, indexOfLabels(images.labels, labels.names), trainingLabels);
     }
     const heldOutEmbedded = await labelEmbeddings(heldOutLabels!, "held-out labels");
-    zeroShotRows("unseen concepts, 4 styles", heldOut!.images.embeddings, indexOfLabels(heldOut!.images.labels, heldOutLabels!.names), heldOutEmbedded);
+    zeroShotRows(`unseen concepts, ${SPLITS["unseen-concept"].styles.length} styles`, heldOut!.images.embeddings, indexOfLabels(heldOut!.images.labels, heldOutLabels!.names), heldOutEmbedded);
   });
 }
 

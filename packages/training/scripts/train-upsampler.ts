@@ -2,9 +2,9 @@
  * npm run train:upsampler [-- --steps 4000 --batch-size 16 --lr 5e-4 --seed 0 --backend native|wasm --fresh]
  *
  * Trains the embedded default 2× upsampler (SMALL_UPSAMPLER, 32 → 64, v-prediction) on the training split of the
- * emoji data (Google + Twitter styles, augmented), on random 32×32 crops (--crop; unCLIP trains its upsamplers on crops,
- * 4× cheaper per step here). Resumable: stop at any time (Ctrl-C writes a checkpoint) and run
- * again to continue from runs/upsampler/checkpoint.safetensors; --fresh starts over. Logs every step to
+ * emoji data (Google, Twitter and Fluent styles, augmented; the shipped upsampler v0 predates Fluent), on random
+ * 32×32 crops (--crop; unCLIP trains its upsamplers on crops, 4× cheaper per step here). Resumable: stop at any
+ * time (Ctrl-C writes a checkpoint) and run again to continue from runs/upsampler/checkpoint.safetensors; --fresh starts over. Logs every step to
  * runs/upsampler/log.jsonl, plots runs/upsampler/loss.png at each checkpoint, and writes the EMA weights to
  * packages/unclip/models/upsampler.safetensors (F16) when the run completes.
  */
