@@ -4,7 +4,8 @@
  *   1. `npm pack` each library (its `files` list decides what ships; the test assumes `npm run build` ran, as turbo's
  *      `test` → `build` dependency does), and check the size budgets on the code: everything but the embedded weights
  *      (`models/*.safetensors`), which are reported beside it.
- *   2. Install the four tarballs into a new app under os.tmpdir() (outside the workspace), OFFLINE from the npm cache,
+ *   2. Install the four tarballs into a new app under os.tmpdir() (outside the workspace), offline from the npm cache
+ *      (or, when the cache lacks registry metadata, as after a fresh clone's `npm ci`, --prefer-offline),
  *      with the peer dependencies @tensorflow/tfjs-core and @tensorflow/tfjs-backend-wasm, and what examples/web needs
  *      (vite, @tensorflow/tfjs-backend-webgpu, gifenc).
  *   3. In Node ESM, import every public name each package's own `src/index.test.ts` pins, by name, and run one real
@@ -165,7 +166,7 @@ beforeAll(() => {
     sizes.set(lib.name, measure(lib, info!, join(work, "code-only", lib.dir.split("/").pop()!)));
   }
 
-  // 2. Install offline into an app outside the workspace: the tarballs, their tfjs peers, and what examples/web needs.
+  // 2. Install (offline when the cache can) into an app outside the workspace: the tarballs, their tfjs peers, and what examples/web needs.
   mkdirSync(app);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "packaging-check-app", private: true, type: "module" }, null, 2));
   const registryPackages = [
@@ -173,11 +174,15 @@ beforeAll(() => {
     workspaceSpec("@tensorflow/tfjs-backend-wasm"),
     ...["@tensorflow/tfjs-backend-webgpu", "gifenc", "vite"].map((name) => workspaceSpec(name, "examples/web")),
   ];
-  const install = npm(
-    ["install", "--offline", "--no-audit", "--no-fund", ...LIBRARIES.map((lib) => join(tarballs, packed.get(lib.name)!.filename)), ...registryPackages],
-    app,
-  );
-  if (install.status !== 0) throw new Error(`${offlineDiagnosis(registryPackages, app)}\n${install.stderr}`);
+  const installArgs = ["install", "--no-audit", "--no-fund", ...LIBRARIES.map((lib) => join(tarballs, packed.get(lib.name)!.filename)), ...registryPackages];
+  let install = npm([...installArgs, "--offline"], app);
+  if (install.status !== 0) {
+    // A fresh clone's `npm ci` caches the tarballs of the lockfile but not the registry metadata that resolving a new
+    // app needs: fetch what the cache lacks (only the npm registry), as an app's install would.
+    const diagnosis = offlineDiagnosis(registryPackages, app);
+    install = npm([...installArgs, "--prefer-offline"], app);
+    if (install.status !== 0) throw new Error(`${diagnosis}\n(--prefer-offline failed too)\n${install.stderr}`);
+  }
 
   // 3. One real call per package, through the namespaces (the named imports are checked one package at a time below).
   writeFileSync(

@@ -105,7 +105,7 @@ export interface BuildCatalogOptions {
   fluentImages?: ReadonlySet<string>;
 }
 
-/** Absolute path of one image's PNG. */
+/** Absolute path of one image's file (PNG, or WebP for Fluent). */
 export function imagePath(ref: EmojiImageRef): string {
   return join(styleImageDirectory(ref.style), ref.image);
 }
