@@ -166,7 +166,8 @@ beforeAll(() => {
     sizes.set(lib.name, measure(lib, info!, join(work, "code-only", lib.dir.split("/").pop()!)));
   }
 
-  // 2. Install (offline when the cache can) into an app outside the workspace: the tarballs, their tfjs peers, and what examples/web needs.
+  // 2. Install (offline when the cache can) into an app outside the workspace: the tarballs, their tfjs peers, and
+  //    what examples/web needs.
   mkdirSync(app);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "packaging-check-app", private: true, type: "module" }, null, 2));
   const registryPackages = [
@@ -179,9 +180,8 @@ beforeAll(() => {
   if (install.status !== 0) {
     // A fresh clone's `npm ci` caches the tarballs of the lockfile but not the registry metadata that resolving a new
     // app needs: fetch what the cache lacks (only the npm registry), as an app's install would.
-    const diagnosis = offlineDiagnosis(registryPackages, app);
     install = npm([...installArgs, "--prefer-offline"], app);
-    if (install.status !== 0) throw new Error(`${diagnosis}\n(--prefer-offline failed too)\n${install.stderr}`);
+    if (install.status !== 0) throw new Error(`${offlineDiagnosis(registryPackages, app)}\n(--prefer-offline failed too)\n${install.stderr}`);
   }
 
   // 3. One real call per package, through the namespaces (the named imports are checked one package at a time below).

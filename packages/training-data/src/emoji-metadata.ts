@@ -136,6 +136,7 @@ export function buildCatalog(records: readonly EmojiRecord[], options: BuildCata
         subcategory: record.subcategory,
       }),
     );
+    const fluentAllowed = fluentImages !== undefined && !FLUENT_EXCLUDED_SUBCATEGORIES.includes(record.subcategory);
     const variants: [string[], EmojiImageFlags][] = [[[], record]];
     for (const [key, variant] of Object.entries(record.skin_variations ?? {})) variants.push([key.split("-"), variant]);
     for (const [skinTones, variant] of variants) {
@@ -143,7 +144,7 @@ export function buildCatalog(records: readonly EmojiRecord[], options: BuildCata
         let image: string | undefined;
         if (style === "fluent") {
           const name = fluentImageName(variant.image);
-          if (fluentImages?.has(name) && !FLUENT_EXCLUDED_SUBCATEGORIES.includes(record.subcategory)) image = name;
+          if (fluentAllowed && fluentImages.has(name)) image = name;
         } else if (variant[`has_img_${style satisfies DatasourceStyle}`]) {
           image = variant.image;
         }

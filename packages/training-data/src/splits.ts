@@ -9,7 +9,7 @@
  * The Apple and Facebook images are not licensed for redistribution, so nothing trained for shipping may see them; they
  * only ever appear in the evaluation splits.
  */
-import type { EmojiCatalog, EmojiConcept, EmojiImageRef, EmojiStyle } from "./emoji-metadata.js";
+import { EMOJI_STYLES, type EmojiCatalog, type EmojiConcept, type EmojiImageRef, type EmojiStyle } from "./emoji-metadata.js";
 import { stableHash } from "./random.js";
 
 /** Styles whose images may train shipped models (Google: Apache-2.0; Twitter/Twemoji: CC-BY 4.0; Fluent: MIT). */
@@ -48,7 +48,7 @@ export const SPLITS: Readonly<Record<SplitName, SplitDefinition>> = Object.freez
     description: "Apple and Facebook images of the training concepts: art styles never trained on",
   }),
   "unseen-concept": Object.freeze({
-    styles: Object.freeze(["google", "twitter", "apple", "facebook", "fluent"] as const),
+    styles: Object.freeze([...EMOJI_STYLES]),
     concepts: "held-out",
     description: "held-out concepts (~10% of emoji names, by a stable hash) in all five styles",
   }),

@@ -333,8 +333,8 @@ const output = ((decoder = pipeline?.decoder.config, upsampler = pipeline?.upsam
 // ---------------------------------------------------------------------------------------------------------------------
 // 3. The held-out images
 
-// The unseen-concept images (default tone, every style of the split) in the seeded order: zero-shot uses all of them, retrieval the
-// first --retrieval, reconstruction the first --reconstruct.
+// The unseen-concept images (default tone, every style of the split) in the seeded order: zero-shot uses all of them,
+// retrieval the first --retrieval, reconstruction the first --reconstruct.
 const needsHeldOut = !skipped.has("zero-shot") || !skipped.has("retrieval") || !skipped.has("reconstruction") || !skipped.has("r-precision");
 const heldOutStart = performance.now();
 const heldOut = needsHeldOut ? await embedSplit("unseen-concept", undefined, skipped.has("zero-shot") ? Math.max(retrievalSize, reconstructCount) : limit, "held-out images") : undefined;

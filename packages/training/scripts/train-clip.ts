@@ -3,8 +3,8 @@
  *                       --backend native|wasm --fresh --init packages/clip/models/clip.safetensors]
  *
  * Trains the embedded default CLIP (EMOJI_CLIP below: a 32×32 ViT with 4×4 patches and a small text transformer
- * over our own BPE vocabulary) contrastively on the training split of the emoji data (Google, Twitter and Fluent, augmented,
- * captions sampled from several templates). The default --augment style adds zoom, tilt and hue-preserving colour
+ * over our own BPE vocabulary) contrastively on the training split of the emoji data (Google, Twitter and Fluent,
+ * augmented, captions sampled from several templates). The default --augment style adds zoom, tilt and hue-preserving colour
  * jitter (`STYLE_AUGMENTATION`) to the light augmentation (flips, shifts, backgrounds; `--augment light`, what CLIP
  * v0 was trained with) for held-out art styles; resume with the same --augment. The defaults are the shipped CLIP's
  * recipe. The vocabulary is learnt once from every training caption with `trainBpe` and kept in runs/clip/vocab.bpe;

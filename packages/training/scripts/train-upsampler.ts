@@ -4,8 +4,8 @@
  * Trains the embedded default 2× upsampler (SMALL_UPSAMPLER, 32 → 64, v-prediction) on the training split of the
  * emoji data (Google, Twitter and Fluent styles, augmented; the shipped upsampler v0 predates Fluent), on random
  * 32×32 crops (--crop; unCLIP trains its upsamplers on crops, 4× cheaper per step here). Resumable: stop at any
- * time (Ctrl-C writes a checkpoint) and run again to continue from runs/upsampler/checkpoint.safetensors; --fresh starts over. Logs every step to
- * runs/upsampler/log.jsonl, plots runs/upsampler/loss.png at each checkpoint, and writes the EMA weights to
+ * time (Ctrl-C writes a checkpoint) and run again to continue from runs/upsampler/checkpoint.safetensors; --fresh
+ * starts over. Logs every step to runs/upsampler/log.jsonl, plots runs/upsampler/loss.png at each checkpoint, and writes the EMA weights to
  * packages/unclip/models/upsampler.safetensors (F16) when the run completes.
  */
 import * as tf from "@tensorflow/tfjs";
