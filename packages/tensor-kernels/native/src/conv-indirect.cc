@@ -287,18 +287,20 @@ void conv2d_indirect_filter(const ConvGeometry& g, const float* x, const float* 
   const int64_t block = std::max<int64_t>(16 * kChunk, ceil_div(pixels, 8));
   const int blocks = static_cast<int>(std::max<int64_t>(1, ceil_div(pixels, block)));
   ThreadPool& pool = ThreadPool::instance();
-  const size_t per_thread = static_cast<size_t>(panels) * kChunk * nr + kChunk;  // dy chunk panels + zero row
+  // Per thread: the dy chunk panels, then a zero row that stands in for padding pixels (read for up to Cin channels).
+  const size_t zero_floats = std::max<size_t>(kChunk, static_cast<size_t>(cin));
+  const size_t per_thread = static_cast<size_t>(panels) * kChunk * nr + zero_floats;
   const bool parallel = pool.threads() > 1 && blocks > 1 && 2.0 * pixels * k * cout >= 4e6;
   const int threads = parallel ? pool.threads() : 1;
   float* partials = blocks > 1 ? pool.shared_scratch(static_cast<size_t>(blocks) * outputs, ThreadPool::kWork) : dw;
-  for (int t = 0; t < threads; t++) pool.scratch(t, std::max<size_t>(per_thread, static_cast<size_t>(cin)), ThreadPool::kWork);
+  for (int t = 0; t < threads; t++) pool.scratch(t, per_thread, ThreadPool::kWork);
   const PixelOrigins origins(g);
   auto body = [&](int b, int thread) {
     float* out = blocks > 1 ? partials + static_cast<int64_t>(b) * outputs : dw;
-    float* scratch = pool.scratch(thread, std::max<size_t>(per_thread, static_cast<size_t>(cin)), ThreadPool::kWork);
+    float* scratch = pool.scratch(thread, per_thread, ThreadPool::kWork);
     float* dy_chunk = scratch;  // [panels][kChunk][nr]
     float* zeros = scratch + static_cast<size_t>(panels) * kChunk * nr;
-    std::fill(zeros, zeros + std::max<int64_t>(kChunk, cin), 0.0f);
+    std::fill(zeros, zeros + zero_floats, 0.0f);
     const float* rows[kChunk];
     alignas(64) float tile[kMaxMr * kMaxNr];
     const int64_t p_begin = static_cast<int64_t>(b) * block, p_end = std::min(pixels, p_begin + block);

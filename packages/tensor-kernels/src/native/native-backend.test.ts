@@ -389,6 +389,9 @@ describe.skipIf(!backends.includes("native"))(`native backend vs cpu${skipReason
     ["3×3 same s1, 4608 pixels, Cin 13, Cout 40", [2, 48, 48, 13], [3, 3, 13, 40], 1, "same", 1],
     ["8×8 same s1 (64 taps)", [1, 10, 9, 5], [8, 8, 5, 7], 1, "same", 1],
     ["3×3 same s1, Cin 1", [2, 7, 6, 1], [3, 3, 1, 33], 1, "same", 1],
+    // Cin above the filter gradient's 256-pixel chunk: its zero row for padding is Cin long (it once overran its
+    // scratch buffer here — seen by `npm run sanitize`, silent otherwise)
+    ["3×3 same s1, Cin 300", [1, 5, 4, 300], [3, 3, 300, 6], 1, "same", 1],
   ];
 
   const convIsas = isas.length > 0 ? isas : ["scalar" as const];
