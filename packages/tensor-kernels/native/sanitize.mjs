@@ -5,7 +5,8 @@
  *   npm run sanitize -w @proj/tensor-kernels -- address [-- command …]
  *   npm run sanitize -w @proj/tensor-kernels -- thread  [-- command …]
  *
- * The build goes to native/build-<sanitizer>/proj_native.node (-O1 -g, frame pointers kept). The command — by
+ * The build goes to native/build-<sanitizer>/proj_native.node (-O1 -g, frame pointers kept). First the thread pool
+ * alone is stressed (native/test/pool-stress.cc, 200,000 jobs on 2 threads, built with the same sanitizer). The command — by
  * default the native conformance suite, `npx vitest run src/native` — runs with the sanitizer runtime preloaded
  * into Node (LD_PRELOAD: Node itself is not instrumented), PROJ_NATIVE_ADDON pointing at the build,
  * PROJ_REQUIRE_NATIVE=1, and PROJ_SKIP_WEBGPU=1 (Dawn's Vulkan driver does not start under the preloaded runtime).
@@ -63,6 +64,18 @@ const started = Date.now();
 const build = spawnSync("g++", [...flags, ...sources, "-o", addon], { stdio: "inherit" });
 if (build.status !== 0) {
   console.error(`sanitize: the ${sanitizer} build failed (g++ exit ${build.status})`);
+  process.exit(1);
+}
+// The thread pool alone first (native/test/pool-stress.cc): a quick, focused check of its protocol.
+const poolStress = join(out, "pool-stress");
+const poolBuild = spawnSync("g++", [...flags.filter((f) => f !== "-shared" && f !== "-fPIC"), join(here, "test/pool-stress.cc"), join(here, "src/thread-pool.cc"), "-o", poolStress], { stdio: "inherit" });
+if (poolBuild.status !== 0) {
+  console.error(`sanitize: the ${sanitizer} build of test/pool-stress.cc failed (g++ exit ${poolBuild.status})`);
+  process.exit(1);
+}
+const poolRun = spawnSync(poolStress, ["200000", "2"], { stdio: "inherit", env: { ...process.env, [spec.options[0]]: spec.options[1] } });
+if (poolRun.status !== 0) {
+  console.error(`sanitize: pool-stress failed under ${sanitizer} (exit ${poolRun.status})`);
   process.exit(1);
 }
 console.log(`sanitize: built in ${((Date.now() - started) / 1000).toFixed(0)} s; running ${command.join(" ")}`);

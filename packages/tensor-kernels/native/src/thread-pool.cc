@@ -84,14 +84,16 @@ float* ThreadPool::shared_scratch(std::size_t floats, Slot slot) { return reserv
 
 void ThreadPool::drain(int thread) {
   for (;;) {
-    uint64_t claim = next_.load(std::memory_order_acquire);
-    const TaskFn fn = fn_.load(std::memory_order_relaxed);
-    void* const context = context_.load(std::memory_order_relaxed);
-    const int tasks = tasks_.load(std::memory_order_relaxed);
-    const int task = static_cast<int>(claim & kIndexMask);
-    if (task >= tasks) return;
-    if (!next_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel)) continue;
-    fn(context, task, thread);  // the claim succeeded, so fn, context and tasks were this job's
+    uint64_t claim = next_.load(std::memory_order_seq_cst);
+    const TaskFn fn = fn_.load(std::memory_order_seq_cst);
+    void* const context = context_.load(std::memory_order_seq_cst);
+    const int tasks = tasks_.load(std::memory_order_seq_cst);
+    const uint64_t task = claim & kIndexMask;  // kClosed while a job is being set up: never below tasks
+    if (task >= static_cast<uint64_t>(tasks)) return;
+    if (!next_.compare_exchange_weak(claim, claim + 1, std::memory_order_seq_cst)) continue;
+    // The claim succeeded, so next_ was still this job's open word: fn, context and tasks, loaded after it and
+    // before the CAS, are this job's (a newer job closes next_ before it writes them; see run()).
+    fn(context, static_cast<int>(task), thread);
     done_.fetch_add(1, std::memory_order_release);
   }
 }
@@ -102,11 +104,19 @@ void ThreadPool::run(int tasks, TaskFn fn, void* context) {
     for (int task = 0; task < tasks; task++) fn(context, task, 0);
     return;
   }
-  fn_.store(fn, std::memory_order_relaxed);
-  context_.store(context, std::memory_order_relaxed);
-  tasks_.store(tasks, std::memory_order_relaxed);
-  done_.store(0, std::memory_order_relaxed);
-  next_.store(++job_ << 32, std::memory_order_release);
+  // Close first: the previous job's word (its index at its task count) must stop being claimable before its fields
+  // change. Otherwise a worker that read that word, then this job's larger task count, could win a CAS on the old
+  // word and run task `old count` of this job's fn while the caller still sets it up — its done_ increment then
+  // ends this job early, and the caller returns while that task still runs on a dead stack frame (the crashes of
+  // issue 6: SIGSEGV on a worker inside a GEMM task, wasm heap corruption). seq_cst orders close → fields → open
+  // against the workers' loads (drain).
+  const uint64_t job = ++job_;
+  next_.store((job << 32) | kClosed, std::memory_order_seq_cst);
+  fn_.store(fn, std::memory_order_seq_cst);
+  context_.store(context, std::memory_order_seq_cst);
+  tasks_.store(tasks, std::memory_order_seq_cst);
+  done_.store(0, std::memory_order_seq_cst);
+  next_.store(job << 32, std::memory_order_seq_cst);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     generation_.fetch_add(1, std::memory_order_release);

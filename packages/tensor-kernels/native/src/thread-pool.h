@@ -55,6 +55,7 @@ class ThreadPool {
   void drain(int thread);
 
   static constexpr uint64_t kIndexMask = 0xffffffffu;
+  static constexpr uint64_t kClosed = kIndexMask;  // the index of a job being set up: no task can be claimed
 
   struct Buffer {
     float* data = nullptr;
@@ -72,7 +73,8 @@ class ThreadPool {
   std::atomic<bool> stopping_{false};
 
   // The current job. A task is claimed by a compare-and-swap on next_ = (job << 32) | next task index, so a worker
-  // that read the fields of an older job fails its claim and runs nothing; fields are atomics for that reason.
+  // that read the fields of another job fails its claim and runs nothing; run() closes next_ (index kClosed) before
+  // it rewrites the fields and opens it after, so no claim on the previous job's word can succeed meanwhile.
   std::atomic<TaskFn> fn_{nullptr};
   std::atomic<void*> context_{nullptr};
   std::atomic<int> tasks_{0};
