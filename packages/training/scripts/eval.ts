@@ -1,6 +1,6 @@
 /**
  * npm run eval [-- --models <folder> | --clip <file> --prior <file|none> --decoder <file> --upsampler <file|none>]
- *              [--limit N] [--retrieval 500] [--reconstruct 32] [--generate 32] [--steps 25] [--guidance 3]
+ *              [--limit N] [--retrieval 500] [--reconstruct 32] [--generate 32] [--steps 25] [--guidance G]
  *              [--upsampler-steps 10] [--batch-size 16] [--seed 0] [--backend native|wasm]
  *              [--skip zero-shot,retrieval,reconstruction,r-precision]
  *
@@ -74,7 +74,7 @@ const { values } = parseArgs({
     reconstruct: { type: "string", default: "32" },
     generate: { type: "string", default: "32" },
     steps: { type: "string", default: "25" },
-    guidance: { type: "string", default: "3" },
+    guidance: { type: "string" }, // default: the decoder's recorded guidance (sample()'s own default), else 3
     "upsampler-steps": { type: "string", default: "10" },
     "batch-size": { type: "string", default: "16" },
     seed: { type: "string", default: "0" },
@@ -96,8 +96,8 @@ const steps = integer("steps", 1);
 const upsamplerSteps = integer("upsampler-steps", 1);
 const seed = integer("seed", 0);
 const batchSize = integer("batch-size", 1);
-const guidance = Number(values.guidance);
-if (!(guidance >= 0)) throw new RangeError(`--guidance must be a number ≥ 0, got ${values.guidance}`);
+const guidanceGiven = values.guidance === undefined ? undefined : Number(values.guidance);
+if (guidanceGiven !== undefined && !(guidanceGiven >= 0)) throw new RangeError(`--guidance must be a number ≥ 0, got ${values.guidance}`);
 const skipped = new Set(values.skip.split(",").map((s) => s.trim()).filter(Boolean));
 for (const part of skipped) if (!PARTS.includes(part as Part)) throw new RangeError(`--skip: unknown part "${part}" (parts: ${PARTS.join(", ")})`);
 
@@ -135,6 +135,8 @@ const pipeline: LoadedPipeline | undefined =
     : await loadPipeline({ clip: files.clip.bytes, decoder: files.decoder.bytes, prior: files.prior?.bytes ?? null, upsampler: files.upsampler?.bytes ?? null });
 const clip: ClipModel = pipeline?.clipModel ?? (await loadClip(files.clip.bytes));
 const R = clip.config.imageResolution;
+/** The decoder's guidance: --guidance, else what its file recommends (`npm run recommend`), else sample()'s 3. */
+const guidance = guidanceGiven ?? pipeline?.decoder.samplingDefaults.guidanceScale ?? 3;
 console.error(`eval on ${backend}: ${MODEL_NAMES.map((name) => `${name} ${files[name] === undefined ? "—" : files[name]!.path}`).join("; ")}`);
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -253,6 +253,16 @@ describe("proj-unclip", () => {
     expect(html).toContain("<figcaption>&quot;a red apple&quot;</figcaption>");
     expect(readPng(join(folder, "generate-a-rocket.png")).width).toBe(SIZE); // --count 1
     expect(readGif(new Uint8Array(readFileSync(join(folder, "animate-a-grinning-face.gif")))).frames).toBe(2);
+    // The generated images classified among the prompts: every prompt, scores over all four labels summing to 1.
+    const classified = JSON.parse(readFileSync(join(folder, "classify.json"), "utf8")) as { image: string; prompt: string; scores: { label: string; score: number }[] }[];
+    expect(classified.map((c) => c.prompt)).toEqual(["a red apple", "a grinning face", "a cat face", "a rocket"]);
+    for (const { image, scores } of classified) {
+      expect(existsSync(join(folder, image)), image).toBe(true);
+      expect(scores.map((s) => s.label).sort()).toEqual(["a cat face", "a grinning face", "a red apple", "a rocket"]);
+      expect(scores.reduce((sum, s) => sum + s.score, 0)).toBeCloseTo(1, 5);
+      for (let i = 1; i < scores.length; i++) expect(scores[i]!.score).toBeLessThanOrEqual(scores[i - 1]!.score);
+    }
+    expect(html).toContain("Zero-shot classification among the 4 prompts");
   });
 
   it("stops on SIGINT through the abort signal: exit 130, nothing written", async () => {

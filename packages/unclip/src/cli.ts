@@ -676,6 +676,7 @@ const demo: Command = {
 
 Runs every command on built-in examples and writes the results with an index.html showing them:
   generate    ${DEMO.prompts.map((p) => JSON.stringify(p)).join(", ")} (count images each)
+  classify    the first image of each prompt among the ${DEMO.prompts.length} prompts (scores also in classify.json)
   variations  of the first image of ${JSON.stringify(DEMO.variations)}
   blend       between the first images of ${DEMO.blend.map((p) => JSON.stringify(p)).join(" and ")}
   animate     a loop around the first image of ${JSON.stringify(DEMO.animate)}
@@ -753,7 +754,27 @@ async function runDemo(
   }
   const sections: DemoSection[] = [{ title: `Text to image (${count} per prompt)`, items: generated }];
 
-  // 2. Variations, blend and animation of those images.
+  // 2. Zero-shot classification of those first images among the demo's prompts, with the pipeline's CLIP: does each
+  // generated image read back as its own prompt? The scores go into the captions and classify.json.
+  const labels = [...DEMO.prompts];
+  const classifier = await lib.clip.createZeroShotClassifier(pipeline.clipModel, labels);
+  const classified: { image: string; prompt: string; scores: ZeroShotScore[] }[] = [];
+  try {
+    const scores = await classifier.classify(labels.map((prompt) => first.get(prompt)!));
+    for (const [i, prompt] of labels.entries()) classified.push({ image: sources.get(prompt)!.file, prompt, scores: scores[i]! });
+  } finally {
+    classifier.dispose();
+  }
+  writeOutput(join(folder, "classify.json"), new TextEncoder().encode(`${JSON.stringify(classified, null, 2)}\n`), "the classification scores");
+  sections.push({
+    title: `Zero-shot classification among the ${labels.length} prompts (first image of each)`,
+    items: classified.map(({ prompt, scores }) => ({
+      ...sources.get(prompt)!,
+      caption: `"${prompt}": ${scores.slice(0, 2).map(({ label, score }) => `${label} ${score.toFixed(2)}`).join(" · ")}`,
+    })),
+  });
+
+  // 3. Variations, blend and animation of those images.
   const varied = await takeFrames(await withProgress("variations", count, signal, (call) => variations(pipeline, first.get(DEMO.variations)!, { ...decode, count, ...call })));
   sections.push({ title: "Variations", items: [sources.get(DEMO.variations)!, png(varied, `variations-${slug(DEMO.variations)}.png`, `${count} variations of "${DEMO.variations}"`)] });
 
