@@ -6,8 +6,8 @@
  *   npm run sanitize -w @proj/tensor-kernels -- thread  [-- command …]
  *
  * The build goes to native/build-<sanitizer>/proj_native.node (-O1 -g, frame pointers kept). First the thread pool
- * alone is stressed (native/test/pool-stress.cc, 200,000 jobs on 2 threads, built with the same sanitizer). The command — by
- * default the native conformance suite, `npx vitest run src/native` — runs with the sanitizer runtime preloaded
+ * alone is stressed (native/test/pool-stress.cc, 200,000 jobs on 2 threads, built with the same sanitizer). Then
+ * the command (by default the native conformance suite, `npx vitest run src/native`) runs with the runtime preloaded
  * into Node (LD_PRELOAD: Node itself is not instrumented), PROJ_NATIVE_ADDON pointing at the build,
  * PROJ_REQUIRE_NATIVE=1, and PROJ_SKIP_WEBGPU=1 (Dawn's Vulkan driver does not start under the preloaded runtime).
  * The exit status is the command's; a sanitizer report goes to stderr and, with exitcode=66, fails the command.
@@ -78,7 +78,7 @@ if (poolRun.status !== 0) {
   console.error(`sanitize: pool-stress failed under ${sanitizer} (exit ${poolRun.status})`);
   process.exit(1);
 }
-console.log(`sanitize: built in ${((Date.now() - started) / 1000).toFixed(0)} s; running ${command.join(" ")}`);
+console.log(`sanitize: built and pool-stressed in ${((Date.now() - started) / 1000).toFixed(0)} s; running ${command.join(" ")}`);
 const env = {
   ...process.env,
   LD_PRELOAD: [runtime, process.env.LD_PRELOAD].filter(Boolean).join(":"),
