@@ -16,7 +16,7 @@
  *   node native/install.mjs [--verbose] [--cuda-only]     PROJ_NATIVE_SKIP_BUILD=1 skips both builds.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,7 +45,8 @@ function findNodeGyp() {
   return candidates.find((p) => p && existsSync(p));
 }
 
-function findNodeDir() {
+/** The directory whose include/node holds Node's headers (node_api.h), or undefined. Also used by sanitize.mjs. */
+export function findNodeDir() {
   const candidates = [process.env.npm_config_nodedir, dirname(dirname(process.execPath)), "/usr", "/usr/local"];
   return candidates.find((dir) => dir && existsSync(join(dir, "include/node/node_api.h")));
 }
@@ -110,8 +111,11 @@ function main() {
   }
 }
 
-try {
-  main();
-} catch (error) {
-  say(`native addon not built (${error.message}); the wasm backend will be used`);
+// Run as the install script (not when sanitize.mjs imports findNodeDir).
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) {
+  try {
+    main();
+  } catch (error) {
+    say(`native addon not built (${error.message}); the wasm backend will be used`);
+  }
 }

@@ -22,6 +22,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { findNodeDir } from "./install.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SANITIZERS = {
@@ -43,11 +44,12 @@ if (process.platform !== "linux") {
   process.exit(2);
 }
 
-const nodeInclude = ["/usr/include/node", join(dirname(dirname(process.execPath)), "include/node")].find((dir) => existsSync(join(dir, "node_api.h")));
-if (nodeInclude === undefined) {
-  console.error("sanitize: Node's headers (node_api.h) not found in /usr/include/node or beside the node binary");
+const nodeDir = findNodeDir();
+if (nodeDir === undefined) {
+  console.error("sanitize: Node's headers (include/node/node_api.h) not found (npm_config_nodedir, beside the node binary, /usr, /usr/local)");
   process.exit(2);
 }
+const nodeInclude = join(nodeDir, "include/node");
 const runtime = spawnSync("g++", [`-print-file-name=${spec.runtime}`], { encoding: "utf8" }).stdout?.trim();
 if (!runtime || !existsSync(runtime)) {
   console.error(`sanitize: g++ has no ${spec.runtime} (install g++ and its sanitizer runtimes)`);

@@ -34,7 +34,7 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { encodeImage, encodeTextTokens, loadClip, parseSafetensors, CLIP_MEAN, CLIP_STD, type ClipModel } from "@proj/clip";
 import { allCaptions, canonicalCaption, createEmojiDataset, createRandom, shuffledIndices, SPLITS, type EmojiDataset, type EmojiStyle, type SplitName } from "@proj/training-data";
-import { loadPipeline, samplePrior, sample, type LoadedPipeline } from "@proj/unclip";
+import { decoderGuidance, loadPipeline, samplePrior, sample, type LoadedPipeline } from "@proj/unclip";
 import { SingleBar } from "cli-progress";
 import { embedCaptions } from "../src/clip-embedder.js";
 import {
@@ -74,7 +74,7 @@ const { values } = parseArgs({
     reconstruct: { type: "string", default: "32" },
     generate: { type: "string", default: "32" },
     steps: { type: "string", default: "25" },
-    guidance: { type: "string" }, // default: the decoder's recorded guidance (sample()'s own default), else 3
+    guidance: { type: "string" }, // default: decoderGuidance(decoder), as sample() uses
     "upsampler-steps": { type: "string", default: "10" },
     "batch-size": { type: "string", default: "16" },
     seed: { type: "string", default: "0" },
@@ -135,8 +135,8 @@ const pipeline: LoadedPipeline | undefined =
     : await loadPipeline({ clip: files.clip.bytes, decoder: files.decoder.bytes, prior: files.prior?.bytes ?? null, upsampler: files.upsampler?.bytes ?? null });
 const clip: ClipModel = pipeline?.clipModel ?? (await loadClip(files.clip.bytes));
 const R = clip.config.imageResolution;
-/** The decoder's guidance: --guidance, else what its file recommends (`npm run recommend`), else sample()'s 3. */
-const guidance = guidanceGiven ?? pipeline?.decoder.samplingDefaults.guidanceScale ?? 3;
+/** The decoder's guidance: --guidance, else sample()'s default (what its file recommends, `npm run recommend`). */
+const guidance = guidanceGiven ?? (pipeline === undefined ? undefined : decoderGuidance(pipeline.decoder)); // no decoder: unused
 console.error(`eval on ${backend}: ${MODEL_NAMES.map((name) => `${name} ${files[name] === undefined ? "—" : files[name]!.path}`).join("; ")}`);
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { CLIP_MEAN, CLIP_STD, clipFromSafetensors, parseSafetensors, trainClip, type ClipTrainingBatch } from "@proj/clip";
+import { clipFromSafetensors, parseSafetensors, trainClip } from "@proj/clip";
 import { STYLE_AUGMENTATION, createEmojiDataset } from "@proj/training-data";
 import { cosineSchedule } from "@proj/tensor-kernels";
+import { clipTrainingBatches } from "../src/clip-embedder.js";
 import { MODEL_FILES, chooseBackend } from "../src/run.js";
 
 const { values } = parseArgs({
@@ -44,14 +45,7 @@ let steps = 0, lastLoss = Number.NaN;
 const file = readFileSync(MODEL_FILES.clip);
 const model = clipFromSafetensors(parseSafetensors(new Uint8Array(file.buffer, file.byteOffset, file.byteLength)), { trainable: true });
 const dataset = await createEmojiDataset({ split: "train" });
-const size = model.config.imageResolution;
-async function* batches(start: { step: number }): AsyncGenerator<ClipTrainingBatch> {
-  for await (const batch of dataset.batches({ batchSize, seed, epochs: 1_000_000, dropLast: true, skipBatches: start.step, augment: STYLE_AUGMENTATION, size })) {
-    const images = new Float32Array(batch.images.length);
-    for (let i = 0; i < images.length; i++) images[i] = (batch.images[i]! - CLIP_MEAN[i % 3]!) / CLIP_STD[i % 3]!;
-    yield { images, captions: batch.captions };
-  }
-}
+const batches = clipTrainingBatches(dataset, { batchSize, seed, augment: STYLE_AUGMENTATION, size: model.config.imageResolution });
 const tokenizer = model.tokenizer;
 if (tokenizer === undefined) throw new Error(`${MODEL_FILES.clip}: no tokenizer in the model file`);
 try {

@@ -4,9 +4,9 @@
  *
  * Trains the embedded default CLIP (EMOJI_CLIP below: a 32×32 ViT with 4×4 patches and a small text transformer
  * over our own BPE vocabulary) contrastively on the training split of the emoji data (Google, Twitter and Fluent,
- * augmented, captions sampled from several templates). The default --augment style adds zoom, tilt and hue-preserving colour
- * jitter (`STYLE_AUGMENTATION`) to the light augmentation (flips, shifts, backgrounds; `--augment light`, what CLIP
- * v0 was trained with) for held-out art styles; resume with the same --augment. The defaults are the shipped CLIP's
+ * augmented, captions sampled from several templates). The default --augment style adds zoom, tilt and
+ * hue-preserving colour jitter (`STYLE_AUGMENTATION`) to the light augmentation (flips, shifts, backgrounds;
+ * `--augment light`, what CLIP v0 was trained with) for held-out art styles; resume with the same --augment. The defaults are the shipped CLIP's
  * recipe. The vocabulary is learnt once from every training caption with `trainBpe` and kept in runs/clip/vocab.bpe;
  * it ships inside the model (`__metadata__.tokenizer_bpe`).
  *
@@ -19,10 +19,11 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLIP_MEAN, CLIP_STD, clipConfigFromJson, clipFromSafetensors, initClip, parseSafetensors, saveClip, trainClip, type ClipTrainingBatch } from "@proj/clip";
+import { clipConfigFromJson, clipFromSafetensors, initClip, parseSafetensors, saveClip, trainClip } from "@proj/clip";
 import { cosineSchedule } from "@proj/tensor-kernels";
 import { ClipTokenizer, trainBpe } from "@proj/tokenizer";
 import { STYLE_AUGMENTATION, allCaptions, aliasNames, createEmojiDataset, type AugmentOptions } from "@proj/training-data";
+import { clipTrainingBatches } from "../src/clip-embedder.js";
 import { MODEL_FILES, abortOnSignals, initialModelBytes, chooseBackend, parseTrainingArgs, progressReporter, runPaths, untilDoneOrStopped, writeAtomically, writeLossPlot } from "../src/run.js";
 
 const args = parseTrainingArgs(
@@ -90,16 +91,7 @@ const parameterCount = [...model.parameters!.values()].reduce((n, v) => n + v.si
 console.log(`clip: ${parameterCount.toLocaleString()} parameters on ${backend}${initFile ? ` from ${String(args.init)}` : ""}; ${dataset.examples.length} training images; batch ${batchSize} (chunks of ${values.chunk}), ${String(values.augment)} augmentation, target ${steps} steps`);
 
 // 3. Data: augmented emoji at 32×32, normalised as CLIP's preprocessing does; the stream restarts at any step.
-function normalise(images: Float32Array): Float32Array {
-  const out = new Float32Array(images.length);
-  for (let i = 0; i < images.length; i++) out[i] = (images[i]! - CLIP_MEAN[i % 3]!) / CLIP_STD[i % 3]!;
-  return out;
-}
-async function* batches(start: { step: number }): AsyncGenerator<ClipTrainingBatch> {
-  for await (const batch of dataset.batches({ batchSize, seed, epochs: 1_000_000, dropLast: true, skipBatches: start.step, augment, size: IMAGE_SIZE })) {
-    yield { images: normalise(batch.images), captions: batch.captions };
-  }
-}
+const batches = clipTrainingBatches(dataset, { batchSize, seed, augment, size: IMAGE_SIZE });
 
 // 4. Train.
 const reporter = progressReporter(paths, "clip", steps);

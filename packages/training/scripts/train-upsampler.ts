@@ -5,8 +5,8 @@
  * emoji data (Google, Twitter and Fluent styles, augmented; the shipped upsampler v0 predates Fluent), on random
  * 32×32 crops (--crop; unCLIP trains its upsamplers on crops, 4× cheaper per step here). Resumable: stop at any
  * time (Ctrl-C writes a checkpoint) and run again to continue from runs/upsampler/checkpoint.safetensors; --fresh
- * starts over. Logs every step to runs/upsampler/log.jsonl, plots runs/upsampler/loss.png at each checkpoint, and writes the EMA weights to
- * packages/unclip/models/upsampler.safetensors (F16) when the run completes.
+ * starts over. Logs every step to runs/upsampler/log.jsonl, plots runs/upsampler/loss.png at each checkpoint, and
+ * writes the EMA weights to packages/unclip/models/upsampler.safetensors (F16) when the run completes.
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseSafetensors } from "@proj/clip";

@@ -4,7 +4,8 @@
  */
 import { existsSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs";
-import { CLIP_MEAN, CLIP_STD, encodeImage, encodeText, loadClip, type ClipModel } from "@proj/clip";
+import { CLIP_MEAN, CLIP_STD, encodeImage, encodeText, loadClip, type ClipModel, type ClipTrainingBatch } from "@proj/clip";
+import type { AugmentOptions, EmojiDataset } from "@proj/training-data";
 
 export async function loadTrainedClip(path: string): Promise<ClipModel> {
   if (!existsSync(path)) {
@@ -28,4 +29,21 @@ export function embedImages(clip: ClipModel, images: Float32Array, batch: number
 export async function embedCaptions(clip: ClipModel, captions: readonly string[]): Promise<tf.Tensor2D> {
   const ids = clip.tokenizer === undefined ? [...captions] : clip.tokenizer.tokenize(captions, { contextLength: clip.config.contextLength, truncate: true });
   return encodeText(clip, ids);
+}
+
+/**
+ * `trainClip`'s `batches`: the dataset's augmented batches at `size`×`size`, CLIP-normalised (as CLIP's preprocessing
+ * does), endless; the stream restarts at any step (`start.step` batches skipped), so a resumed run sees the same data.
+ */
+export function clipTrainingBatches(
+  dataset: EmojiDataset,
+  o: { batchSize: number; seed: number; augment: AugmentOptions; size: number },
+): (start: { step: number }) => AsyncGenerator<ClipTrainingBatch> {
+  return async function* batches(start) {
+    for await (const batch of dataset.batches({ batchSize: o.batchSize, seed: o.seed, epochs: 1_000_000, dropLast: true, skipBatches: start.step, augment: o.augment, size: o.size })) {
+      const images = new Float32Array(batch.images.length);
+      for (let i = 0; i < images.length; i++) images[i] = (batch.images[i]! - CLIP_MEAN[i % 3]!) / CLIP_STD[i % 3]!;
+      yield { images, captions: batch.captions };
+    }
+  };
 }

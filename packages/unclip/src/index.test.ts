@@ -13,7 +13,7 @@ describe("@proj/unclip public surface", () => {
         "PRIOR_FORMAT", "PRIOR_SCHEDULE", "RandomGenerator", "ResnetBlock", "SMALL_DECODER", "SMALL_PRIOR", "SMALL_UPSAMPLER",
         "TIMESTEP_SPACINGS", "TINY_DECODER", "TINY_PRIOR", "TINY_UPSAMPLER", "TRAINING_FORMAT", "UNET_FORMAT", "UNet",
         "VARIANCE_TYPES", "addNoise", "animate", "augmentLowRes", "betasForAlphaBar", "betasForSchedule", "clipEmbedder",
-        "conditioningEmbeddings", "cosineAlphaBar", "createPipeline", "downsampleImages", "dropConditioning", "interpolate",
+        "conditioningEmbeddings", "cosineAlphaBar", "decoderGuidance", "createPipeline", "downsampleImages", "dropConditioning", "interpolate",
         "loadModuleWeights", "mix", "moduleToSafetensors", "noiseSchedule", "normalizeEmbeddings", "predictEpsilon",
         "predictOriginalSample", "priorConfigFromJson", "randomNormal", "gaussianKernel1d", "randomCrops", "replaceDropped", "upsampleNearest2x", "parameter", "sample", "samplePrior", "slerp", "spacedTimesteps",
         "textToImage", "timestepEmbedding", "trainDecoder", "trainPrior", "trainUpsampler", "trainingTarget", "unetConfigFromJson",

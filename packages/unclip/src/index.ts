@@ -25,7 +25,7 @@ export { DEFAULT_MODEL_URLS, loadPipeline } from "./default-models.js";
 export type { LoadPipelineOptions, LoadedPipeline, ModelSource, PipelineModelName, PipelineSources } from "./default-models.js";
 
 // Sampling
-export { DECODER_SCHEDULE, PRIOR_SCHEDULE, conditioningEmbeddings, normalizeEmbeddings, sample, samplePrior } from "./sample.js";
+export { DECODER_SCHEDULE, PRIOR_SCHEDULE, conditioningEmbeddings, decoderGuidance, normalizeEmbeddings, sample, samplePrior } from "./sample.js";
 export type { CommonSampleOptions, SampleOptions, SamplePriorOptions, SampleProgress, Scheduler } from "./sample.js";
 
 // Training

@@ -170,15 +170,23 @@ const toUnitRange = (x: tf.Tensor): tf.Tensor4D => tf.tidy(() => tf.clipByValue(
 // Decoder (+ upsampler)
 
 /**
+ * The decoder guidance `sample` uses when no `guidanceScale` is given: the decoder's recommended scale
+ * (`samplingDefaults.guidanceScale`, from its checkpoint), else 3. For callers that report the scale they sampled at.
+ */
+export function decoderGuidance(decoder: Pick<UNet, "samplingDefaults">): number {
+  return decoder.samplingDefaults.guidanceScale ?? 3;
+}
+
+/**
  * Decodes CLIP image embeddings into images: [N, E] → [N, H, W, 3] in [0, 1] (H = the decoder's size, or twice
- * that with `upsampler`). Guided by `guidanceScale` through the decoder's learned null embedding: by default the
- * decoder's `samplingDefaults.guidanceScale` (from its checkpoint), else 3.
+ * that with `upsampler`). Guided by `guidanceScale` through the decoder's learned null embedding: by default
+ * `decoderGuidance(decoder)`.
  */
 export async function sample(decoder: UNet, options: SampleOptions): Promise<tf.Tensor4D> {
   const what = "sample";
   // 1. Check inputs.
   const c = decoder.config;
-  const { steps, guidance, eta, seed } = checkStepOptions(what, options, decoder.samplingDefaults.guidanceScale ?? 3);
+  const { steps, guidance, eta, seed } = checkStepOptions(what, options, decoderGuidance(decoder));
   checkEmbeddings(what, "imageEmbeddings", options.imageEmbeddings, c.clipEmbedDim);
   await checkFinite(what, "imageEmbeddings", options.imageEmbeddings);
   const n = options.imageEmbeddings.shape[0];
