@@ -1,6 +1,6 @@
 /**
  * npm run preview [-- --out runs/preview.png --count 8 --split unseen-concept --steps 25 --guidance 3 --seed 0
- *                    --clip <file> --decoder <file> --upsampler <file|none> --prior <file|none>]
+ *                    --eta 0 --clip <file> --decoder <file> --upsampler <file|none> --prior <file|none>]
  *
  * A picture of what the models make, to look at (the eval's numbers do not show whether a person recognises an
  * emoji). Rows of one PNG, one column per held-out image (default: unseen concepts, Google style first):
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     split: { type: "string", default: "unseen-concept" },
     steps: { type: "string", default: "25" },
     guidance: { type: "string" },
+    eta: { type: "string", default: "0" },
     seed: { type: "string", default: "0" },
     clip: { type: "string", default: MODEL_FILES.clip },
     decoder: { type: "string", default: MODEL_FILES.decoder },
@@ -39,6 +40,7 @@ const count = Number(values.count);
 const numInferenceSteps = Number(values.steps);
 const seed = Number(values.seed);
 const guidanceScale = values.guidance === undefined ? undefined : Number(values.guidance);
+const eta = Number(values.eta);
 const backend = await chooseBackend(values.backend);
 
 /** A model file or a training checkpoint (EMA weights); "none" leaves it out. */
@@ -89,7 +91,7 @@ const reconstructions: tf.Tensor4D[] = [];
 for (const [i, image] of small.entries()) {
   // A decode of the image's own embedding (weight 0 of a blend with itself: one frame, the seed's noise).
   const input = { data: image, width: R, height: R, channels: 3 as const };
-  reconstructions.push(await interpolate(pipeline, input, input, { weights: [0], numInferenceSteps, guidanceScale, seed: seed + i }));
+  reconstructions.push(await interpolate(pipeline, input, input, { weights: [0], numInferenceSteps, guidanceScale, eta, seed: seed + i }));
   process.stderr.write(`\rreconstructions ${i + 1}/${small.length}`);
 }
 rows.push(tf.concat(reconstructions, 0));
@@ -97,7 +99,7 @@ tf.dispose(reconstructions);
 if (prior !== undefined) {
   const generated: tf.Tensor4D[] = [];
   for (const [i, caption] of captions.entries()) {
-    generated.push(await textToImage(pipeline, caption, { numInferenceSteps, guidanceScale, seed: seed + i }));
+    generated.push(await textToImage(pipeline, caption, { numInferenceSteps, guidanceScale, eta, seed: seed + i }));
     process.stderr.write(`\rtext-to-image ${i + 1}/${captions.length}  `);
   }
   rows.push(tf.concat(generated, 0));

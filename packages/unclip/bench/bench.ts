@@ -1,7 +1,8 @@
 /**
- * npm run bench -w @proj/unclip [-- --backends wasm,native[,cpu] --runs 3 --steps 25]
+ * npm run bench -w @proj/unclip [-- --backends wasm,native[,cpu] --runs 3 --steps 25 --decoder medium|small]
  *
- * The embedded-default sizes (SMALL_DECODER 32×32, SMALL_UPSAMPLER 32→64, SMALL_PRIOR) with random weights:
+ * The embedded-default sizes (MEDIUM_DECODER 32×32 — SMALL_DECODER with `--decoder small` —, SMALL_UPSAMPLER 32→64,
+ * SMALL_PRIOR) with random weights:
  * decoder denoising steps/s (batch 2 = one image with guidance), upsampler steps/s, prior steps/s (batch 4 =
  * 2 candidates with guidance), and seconds per sampled 64×64 image: `sample` with `--steps` decoder steps and
  * guidance 3, then 10 upsampler steps; and one decoder training step at batch 16 (issue #6 compares native with wasm,
@@ -15,13 +16,14 @@ import "@proj/tensor-kernels/register";
 import { DiffusionPrior, SMALL_PRIOR } from "../src/diffusion-prior.js";
 import { sample, samplePrior } from "../src/sample.js";
 import { UNet } from "../src/unet.js";
-import { SMALL_DECODER, SMALL_UPSAMPLER } from "../src/unet-config.js";
+import { MEDIUM_DECODER, SMALL_DECODER, SMALL_UPSAMPLER } from "../src/unet-config.js";
 
 const { values } = parseArgs({
   options: {
     backends: { type: "string", default: "wasm,native" },
     runs: { type: "string", default: "3" },
     steps: { type: "string", default: "25" },
+    decoder: { type: "string", default: "medium" },
   },
 });
 const backends = values.backends.split(",").map((b) => b.trim()).filter(Boolean);
@@ -29,6 +31,9 @@ const runs = Number(values.runs);
 const steps = Number(values.steps);
 if (!(Number.isInteger(runs) && runs >= 1 && Number.isInteger(steps) && steps >= 1)) throw new RangeError("--runs and --steps must be positive integers");
 const TARGET_SECONDS = 10;
+const DECODERS = { small: SMALL_DECODER, medium: MEDIUM_DECODER } as const;
+if (!(values.decoder in DECODERS)) throw new RangeError(`--decoder must be small or medium, got ${values.decoder}`);
+const DECODER = DECODERS[values.decoder as keyof typeof DECODERS];
 
 async function useBackend(name: string): Promise<boolean> {
   if (name === "native") {
@@ -64,10 +69,10 @@ const rows: string[][] = [];
 const trainStepMs = new Map<string, number>();
 for (const backend of backends) {
   if (!(await useBackend(backend))) continue;
-  const decoder = new UNet(SMALL_DECODER, { seed: 1 });
+  const decoder = new UNet(DECODER, { seed: 1 });
   const upsampler = new UNet(SMALL_UPSAMPLER, { seed: 2 });
   const prior = new DiffusionPrior({ ...SMALL_PRIOR, textTokenDim: 0 }, { seed: 3 });
-  const E = SMALL_DECODER.clipEmbedDim;
+  const E = DECODER.clipEmbedDim;
   const embedding = tf.randomNormal([1, E], 0, 1, "float32", 4) as tf.Tensor2D;
   const text = tf.randomNormal([1, SMALL_PRIOR.clipEmbedDim], 0, 1, "float32", 5) as tf.Tensor2D;
   const before = tf.memory().numTensors;
@@ -82,7 +87,7 @@ for (const backend of backends) {
   const upsamplerMs = full - decoderOnly;
   // One decoder training step (forward + backward + AdamW-free gradient) at batch 16, the unit of `trainDecoder`.
   const trainBatch = 16;
-  const x = tf.randomNormal([trainBatch, SMALL_DECODER.imageSize, SMALL_DECODER.imageSize, 3]) as tf.Tensor4D;
+  const x = tf.randomNormal([trainBatch, DECODER.imageSize, DECODER.imageSize, 3]) as tf.Tensor4D;
   const e = tf.randomNormal([trainBatch, E]) as tf.Tensor2D;
   const target = tf.randomNormal(x.shape);
   const variables = [...decoder.namedParameters().values()];
@@ -95,7 +100,7 @@ for (const backend of backends) {
   tf.dispose([x, e, target]);
   trainStepMs.set(backend, trainMs);
   rows.push(
-    [backend, `decoder (${SMALL_DECODER.imageSize}×${SMALL_DECODER.imageSize}, batch 2, guided)`, (steps / (decoderOnly / 1000)).toFixed(1), "steps/s", "—"],
+    [backend, `decoder (${DECODER.imageSize}×${DECODER.imageSize}, batch 2, guided)`, (steps / (decoderOnly / 1000)).toFixed(1), "steps/s", "—"],
     [backend, `upsampler (→ ${SMALL_UPSAMPLER.imageSize}×${SMALL_UPSAMPLER.imageSize}, batch 1)`, (10 / (upsamplerMs / 1000)).toFixed(1), "steps/s", "—"],
     [backend, "prior (batch 4: 2 candidates, guided)", (steps / (priorMs / 1000)).toFixed(1), "steps/s", "—"],
     [
@@ -126,6 +131,6 @@ const parameters = (config: ConstructorParameters<typeof UNet>[0]) => {
   m.dispose();
   return n;
 };
-console.log(`\nunCLIP small presets, random weights (decoder ${parameters(SMALL_DECODER).toLocaleString()} parameters, upsampler ${parameters(SMALL_UPSAMPLER).toLocaleString()}); median of ${runs} after a warm-up\n`);
+console.log(`\nunCLIP embedded-model presets, random weights (decoder ${values.decoder}: ${parameters(DECODER).toLocaleString()} parameters, upsampler ${parameters(SMALL_UPSAMPLER).toLocaleString()}); median of ${runs} after a warm-up\n`);
 console.log("| backend | workload | value | unit | target |\n| --- | --- | ---: | --- | --- |");
 for (const row of rows) console.log(`| ${row.join(" | ")} |`);

@@ -102,6 +102,14 @@ export const SMALL_DECODER: Readonly<UNetConfig> = freezeConfig({
   predictionType: "v_prediction", // see README: ε-prediction amplifies early errors at t ≈ T under the cosine schedule
 });
 
+/**
+ * SMALL_DECODER at twice the width: C = 64 (64/128/128 channels), heads of 64 channels (2 heads as in SMALL_DECODER);
+ * 5.08M parameters. `widenUNet` turns a trained SMALL_DECODER into one without changing its output, which is how the
+ * embedded decoder v5 started. A batch-32 training step costs ~2.5× SMALL_DECODER's on the native backend (the small
+ * model is partly overhead-bound).
+ */
+export const MEDIUM_DECODER: Readonly<UNetConfig> = freezeConfig({ ...SMALL_DECODER, modelChannels: 64, headChannels: 64 });
+
 /** Tests: 16 → 32 upsampler, unconditioned on CLIP (as the paper's upsamplers). */
 export const TINY_UPSAMPLER: Readonly<UNetConfig> = freezeConfig({
   imageSize: 32,

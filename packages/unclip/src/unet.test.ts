@@ -7,7 +7,7 @@ import { dropConditioning } from "./conditioning.js";
 import { ModuleCheckpointError } from "./module.js";
 import { directionalDerivativeError, gradientsByKey, noised, relativeError, seededNormal, take } from "./testing/helpers.js";
 import { UNet, UNET_FORMAT } from "./unet.js";
-import { SMALL_DECODER, SMALL_UPSAMPLER, TINY_DECODER, TINY_UPSAMPLER, type UNetConfig } from "./unet-config.js";
+import { MEDIUM_DECODER, SMALL_DECODER, SMALL_UPSAMPLER, TINY_DECODER, TINY_UPSAMPLER, type UNetConfig } from "./unet-config.js";
 
 afterAll(() => tf.disposeVariables());
 
@@ -39,7 +39,7 @@ describe("UNet", () => {
   it("has the preset parameter counts", async () => {
     await tf.setBackend("cpu");
     const counts = Object.fromEntries(
-      Object.entries({ TINY_DECODER, SMALL_DECODER, TINY_UPSAMPLER, SMALL_UPSAMPLER }).map(([name, config]) => {
+      Object.entries({ TINY_DECODER, SMALL_DECODER, MEDIUM_DECODER, TINY_UPSAMPLER, SMALL_UPSAMPLER }).map(([name, config]) => {
         const unet = new UNet(config);
         const count = unet.parameterCount();
         unet.dispose();
@@ -294,6 +294,7 @@ describe("UNet", () => {
 const EXPECTED_COUNTS = {
   TINY_DECODER: 54067,
   SMALL_DECODER: 1423171,
+  MEDIUM_DECODER: 5079939,
   TINY_UPSAMPLER: 45547,
   SMALL_UPSAMPLER: 667635,
 };
