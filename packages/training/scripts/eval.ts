@@ -1,6 +1,6 @@
 /**
  * npm run eval [-- --models <folder> | --clip <file> --prior <file|none> --decoder <file> --upsampler <file|none>]
- *              [--limit N] [--retrieval 500] [--reconstruct 32] [--generate 32] [--steps 25] [--guidance G]
+ *              [--limit N] [--retrieval 500] [--reconstruct 32] [--generate 32] [--steps 25] [--guidance G] [--eta 0]
  *              [--upsampler-steps 10] [--batch-size 16] [--seed 0] [--backend native|wasm]
  *              [--skip zero-shot,retrieval,reconstruction,r-precision]
  *
@@ -75,6 +75,7 @@ const { values } = parseArgs({
     generate: { type: "string", default: "32" },
     steps: { type: "string", default: "25" },
     guidance: { type: "string" }, // default: decoderGuidance(decoder), as sample() uses
+    eta: { type: "string", default: "0" }, // the decoder's DDIM η (0 deterministic, 1 DDPM-like)
     "upsampler-steps": { type: "string", default: "10" },
     "batch-size": { type: "string", default: "16" },
     seed: { type: "string", default: "0" },
@@ -98,6 +99,8 @@ const seed = integer("seed", 0);
 const batchSize = integer("batch-size", 1);
 const guidanceGiven = values.guidance === undefined ? undefined : Number(values.guidance);
 if (guidanceGiven !== undefined && !(guidanceGiven >= 0)) throw new RangeError(`--guidance must be a number ≥ 0, got ${values.guidance}`);
+const eta = Number(values.eta);
+if (!(Number.isFinite(eta) && eta >= 0)) throw new RangeError(`--eta must be a finite number ≥ 0, got ${values.eta}`);
 const skipped = new Set(values.skip.split(",").map((s) => s.trim()).filter(Boolean));
 for (const part of skipped) if (!PARTS.includes(part as Part)) throw new RangeError(`--skip: unknown part "${part}" (parts: ${PARTS.join(", ")})`);
 
@@ -314,6 +317,7 @@ async function decode(embeddings: Matrix, title: string, onBatch?: () => void): 
       upsamplerSteps,
       numInferenceSteps: steps,
       guidanceScale: guidance,
+      eta,
       seed: seed + b,
       onProgress: () => bar.increment(),
     });
@@ -405,9 +409,9 @@ else {
     const poolMatrix: Matrix = { data: heldOut!.images.embeddings.data.subarray(0, pool * E), rows: pool, cols: E };
     const randomPairs = meanOffDiagonal(cosineMatrix(poolMatrix, poolMatrix));
     const nearest = topKAccuracy(cosineMatrix(reconstructions, originals), Int32Array.from({ length: n }, (_, i) => i), 1);
-    rows.push({ part: "reconstruction", evaluation: `mean cos(CLIP(x), CLIP(decode(CLIP(x)))), ${output}, ${steps} steps, guidance ${guidance}`, n, result: mean(cosines).toFixed(3), baseline: `${randomPairs.toFixed(3)} (distinct pairs of ${pool})` });
+    rows.push({ part: "reconstruction", evaluation: `mean cos(CLIP(x), CLIP(decode(CLIP(x)))), ${output}, ${steps} steps, guidance ${guidance}${eta === 0 ? "" : `, η ${eta}`}`, n, result: mean(cosines).toFixed(3), baseline: `${randomPairs.toFixed(3)} (distinct pairs of ${pool})` });
     rows.push({ part: "reconstruction", evaluation: `reconstruction nearest to its own original (of ${n})`, n, result: percent(nearest), baseline: percent(1 / n) });
-    results.reconstruction = { images: n, output, steps, guidance, meanCosine: mean(cosines), randomPairCosine: randomPairs, randomPairPool: pool, nearestOwn: nearest, chanceNearest: 1 / n };
+    results.reconstruction = { images: n, output, steps, guidance, eta, meanCosine: mean(cosines), randomPairCosine: randomPairs, randomPairPool: pool, nearestOwn: nearest, chanceNearest: 1 / n };
   });
 }
 
@@ -467,9 +471,9 @@ else {
     const realIndex = queries.map((q) => heldOut!.images.labels.indexOf(pool[q]!));
     const withReal = all.filter((i) => realIndex[i]! >= 0);
     const realScore = score((i) => heldOut!.images.embeddings.data.subarray(realIndex[i]! * E, (realIndex[i]! + 1) * E), withReal);
-    rows.push({ part: "r-precision", evaluation: `generated image's own caption first of 20 (prior → ${output}, ${steps} steps)`, n: queries.length, result: percent(generatedScore), baseline: percent(1 / 20) });
+    rows.push({ part: "r-precision", evaluation: `generated image's own caption first of 20 (prior → ${output}, ${steps} steps${eta === 0 ? "" : `, η ${eta}`})`, n: queries.length, result: percent(generatedScore), baseline: percent(1 / 20) });
     rows.push({ part: "r-precision", evaluation: `the same with a real image of the caption (ceiling)${withReal.length === 0 ? ": none embedded (--limit)" : ""}`, n: withReal.length, result: percent(realScore), baseline: percent(1 / 20) });
-    results["r-precision"] = { captions: queries.length, pool: pool.length, candidates: 20, generated: generatedScore, realImage: realScore, realImages: withReal.length, chance: 1 / 20, output, steps, guidance };
+    results["r-precision"] = { captions: queries.length, pool: pool.length, candidates: 20, generated: generatedScore, realImage: realScore, realImages: withReal.length, chance: 1 / 20, output, steps, guidance, eta };
   });
 }
 pipeline?.dispose();
@@ -527,7 +531,7 @@ writeFileSync(
       seed,
       wallSeconds,
       partSeconds: { heldOutImages: heldOutSeconds, ...timings },
-      options: { limit: Number.isFinite(limit) ? limit : null, retrieval: retrievalSize, reconstruct: reconstructCount, generate: generateCount, steps, guidance, upsamplerSteps },
+      options: { limit: Number.isFinite(limit) ? limit : null, retrieval: retrievalSize, reconstruct: reconstructCount, generate: generateCount, steps, guidance, eta, upsamplerSteps },
       models: Object.fromEntries(MODEL_NAMES.map((name) => [name, files[name] === undefined ? null : { path: files[name]!.path, bytes: files[name]!.bytes.byteLength, trainedSteps: files[name]!.trainedSteps }])),
       results,
       table: rows,

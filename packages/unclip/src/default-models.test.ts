@@ -87,4 +87,19 @@ describe("loadPipeline: a folder, per-model sources, the embedded defaults", { t
     pipeline.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  it("the four embedded model files hold F16 weights, 25 MB or less together (issue #8's budget)", () => {
+    let total = 0;
+    for (const [name, url] of Object.entries(DEFAULT_MODEL_URLS)) {
+      const bytes = readFileSync(url);
+      total += bytes.byteLength;
+      const headerLength = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8")) as Record<string, { dtype?: string; shape?: number[] }>;
+      // Every weight array in F16 (a scalar such as CLIP's logit_scale may stay F32).
+      const arrays = Object.entries(header).filter(([key, t]) => key !== "__metadata__" && (t.shape ?? []).length > 0);
+      expect(arrays.length, `${name}'s tensors`).toBeGreaterThan(0);
+      expect(new Set(arrays.map(([, t]) => t.dtype)), `${name}'s weight arrays`).toEqual(new Set(["F16"]));
+    }
+    expect(total).toBeLessThanOrEqual(25_000_000);
+  });
 });
