@@ -20,7 +20,7 @@
  *     and its scale 1/√d shrinks by √2, so the logits grow by √2; the q columns (weight and bias) are scaled by 1/√2.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { uniformGenerator } from "./module.js";
+import { normalGenerator } from "./module.js";
 import { UNet } from "./unet.js";
 import { validateUNetConfig, type UNetConfig } from "./unet-config.js";
 
@@ -153,13 +153,4 @@ function rms(values: Float32Array): number {
   let sum = 0;
   for (const v of values) sum += v * v;
   return values.length === 0 ? 0 : Math.sqrt(sum / values.length);
-}
-
-/** Standard normal draws (Box–Muller over the seeded uniform generator). */
-function normalGenerator(seed: number): () => number {
-  const uniform = uniformGenerator(seed);
-  return () => {
-    const u = Math.max(uniform(), 1e-12);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());
-  };
 }
