@@ -2,7 +2,7 @@
  * npm run train:decoder [-- --steps 6000 --batch-size 32 --lr 3e-4 --clip packages/clip/models/clip.safetensors --seed 0 --fresh
  *                         --init packages/unclip/models/decoder.safetensors --preset medium]
  *
- * Trains the embedded default decoder (SMALL_DECODER, 32×32, v-prediction) to invert the trained CLIP: each
+ * Trains the embedded default decoder (MEDIUM_DECODER by default, 32×32, v-prediction) to invert the trained CLIP: each
  * augmented emoji is embedded by the CLIP on the fly and the U-Net learns to denoise the image given that
  * embedding (dropped 10% of the time for classifier-free guidance). Needs packages/clip/models/clip.safetensors (train:clip).
  * `--init <file>` starts a new run from a model file's weights (e.g. the shipped decoder, to train it further).
