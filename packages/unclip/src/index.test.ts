@@ -18,7 +18,7 @@ describe("@proj/unclip public surface", () => {
         "predictOriginalSample", "priorConfigFromJson", "randomNormal", "gaussianKernel1d", "randomCrops", "replaceDropped", "upsampleNearest2x", "parameter", "sample", "samplePrior", "slerp", "spacedTimesteps",
         "textToImage", "timestepEmbedding", "trainDecoder", "trainPrior", "trainUpsampler", "trainingTarget", "unetConfigFromJson",
         "validatePriorConfig", "validateUNetConfig", "variations", "velocity", "DEFAULT_MODEL_URLS", "loadPipeline",
-        "modelFromTrainingCheckpoint",
+        "modelFromTrainingCheckpoint", "MEDIUM_DECODER", "widenUNet", "widenedConfig",
       ].sort(),
     );
   });
