@@ -153,7 +153,7 @@ describe("proj-unclip", () => {
     for (const command of ["classify", "generate", "variations", "blend", "animate", "demo"]) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
     const specific: Record<string, string[]> = {
       classify: ["--labels", "--templates", "--top-k", "--json", "--models"],
-      generate: ["--count", "--out", "--prior-steps", "--seed", "--steps", "--guidance", "--backend", "--models"],
+      generate: ["--count", "--out", "--prior-steps", "--seed", "--steps", "--guidance", "--eta", "--backend", "--models"],
       variations: ["--count", "--out", "--seed", "--steps", "--guidance"],
       blend: ["--weights", "--out", "--seed"],
       animate: ["--frames", "--fps", "--mode", "--out", "--seed"],
@@ -331,6 +331,7 @@ describe("proj-unclip", () => {
       [["generate", "x", "--seed=-1", ...m], "--seed must be an integer ≥ 0"],
       [["generate", "x", "--guidance=-1", ...m], "--guidance must be a number ≥ 0"],
       [["generate", "x", "--guidance", "strong", ...m], '--guidance must be a number ≥ 0, got "strong"'],
+      [["variations", imageA, "--eta=-0.5", ...m], '--eta must be a number ≥ 0, got "-0.5"'],
       [["blend", imageA, imageB, "--weights", "0,1.5", ...m], "--weights: 1.5 is outside [0, 1]"],
       [["blend", imageA, imageB, "--weights=-0.1,1", ...m], "--weights: -0.1 is outside [0, 1]"],
       [["blend", imageA, imageB, "--weights", "0,half", ...m], '--weights: "half" is not a number'],

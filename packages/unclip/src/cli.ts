@@ -75,6 +75,8 @@ const COMMON_HELP = `Common options:
   --steps <n>             decoder denoising steps (default ${DEFAULTS.steps})
   --guidance <s>          decoder classifier-free guidance scale ≥ 0 (default: the decoder's recommended scale from its
                           model file, else ${DEFAULTS.guidance}; 1 turns it off)
+  --eta <η>               decoder DDIM η ≥ 0 (default 0, deterministic; 1 draws fresh noise at each step: closer
+                          reconstructions with the embedded decoder v5, but animations lose their smoothness)
   --upsampler-steps <n>   upsampler steps, when the models have an upsampler (default ${DEFAULTS.upsamplerSteps})
   --models <folder>       clip.safetensors and decoder.safetensors, optionally prior.safetensors and
                           upsampler.safetensors (default: the embedded default models)
@@ -179,6 +181,7 @@ function decodeOptions(values: Values): DecodeOptions {
     seed: integerOption(values, "seed", 0, DEFAULTS.seed),
     numInferenceSteps: integerOption(values, "steps", 1, DEFAULTS.steps),
     guidanceScale: str(values, "guidance") === undefined ? undefined : numberOption(values, "guidance", 0, DEFAULTS.guidance),
+    eta: numberOption(values, "eta", 0, 0),
     upsamplerSteps: integerOption(values, "upsampler-steps", 1, DEFAULTS.upsamplerSteps),
   };
 }
@@ -454,6 +457,7 @@ const decodeOptionSpecs = {
   seed: { type: "string" },
   steps: { type: "string" },
   guidance: { type: "string" },
+  eta: { type: "string" },
   "upsampler-steps": { type: "string" },
   out: { type: "string" },
 } as const;
