@@ -101,6 +101,8 @@ const guidanceGiven = values.guidance === undefined ? undefined : Number(values.
 if (guidanceGiven !== undefined && !(guidanceGiven >= 0)) throw new RangeError(`--guidance must be a number ≥ 0, got ${values.guidance}`);
 const eta = Number(values.eta);
 if (!(Number.isFinite(eta) && eta >= 0)) throw new RangeError(`--eta must be a finite number ≥ 0, got ${values.eta}`);
+/** How a table row names a non-default η (nothing for the deterministic 0). */
+const etaNote = eta === 0 ? "" : `, η ${eta}`;
 const skipped = new Set(values.skip.split(",").map((s) => s.trim()).filter(Boolean));
 for (const part of skipped) if (!PARTS.includes(part as Part)) throw new RangeError(`--skip: unknown part "${part}" (parts: ${PARTS.join(", ")})`);
 
@@ -409,7 +411,7 @@ else {
     const poolMatrix: Matrix = { data: heldOut!.images.embeddings.data.subarray(0, pool * E), rows: pool, cols: E };
     const randomPairs = meanOffDiagonal(cosineMatrix(poolMatrix, poolMatrix));
     const nearest = topKAccuracy(cosineMatrix(reconstructions, originals), Int32Array.from({ length: n }, (_, i) => i), 1);
-    rows.push({ part: "reconstruction", evaluation: `mean cos(CLIP(x), CLIP(decode(CLIP(x)))), ${output}, ${steps} steps, guidance ${guidance}${eta === 0 ? "" : `, η ${eta}`}`, n, result: mean(cosines).toFixed(3), baseline: `${randomPairs.toFixed(3)} (distinct pairs of ${pool})` });
+    rows.push({ part: "reconstruction", evaluation: `mean cos(CLIP(x), CLIP(decode(CLIP(x)))), ${output}, ${steps} steps, guidance ${guidance}${etaNote}`, n, result: mean(cosines).toFixed(3), baseline: `${randomPairs.toFixed(3)} (distinct pairs of ${pool})` });
     rows.push({ part: "reconstruction", evaluation: `reconstruction nearest to its own original (of ${n})`, n, result: percent(nearest), baseline: percent(1 / n) });
     results.reconstruction = { images: n, output, steps, guidance, eta, meanCosine: mean(cosines), randomPairCosine: randomPairs, randomPairPool: pool, nearestOwn: nearest, chanceNearest: 1 / n };
   });
@@ -471,7 +473,7 @@ else {
     const realIndex = queries.map((q) => heldOut!.images.labels.indexOf(pool[q]!));
     const withReal = all.filter((i) => realIndex[i]! >= 0);
     const realScore = score((i) => heldOut!.images.embeddings.data.subarray(realIndex[i]! * E, (realIndex[i]! + 1) * E), withReal);
-    rows.push({ part: "r-precision", evaluation: `generated image's own caption first of 20 (prior → ${output}, ${steps} steps${eta === 0 ? "" : `, η ${eta}`})`, n: queries.length, result: percent(generatedScore), baseline: percent(1 / 20) });
+    rows.push({ part: "r-precision", evaluation: `generated image's own caption first of 20 (prior → ${output}, ${steps} steps${etaNote})`, n: queries.length, result: percent(generatedScore), baseline: percent(1 / 20) });
     rows.push({ part: "r-precision", evaluation: `the same with a real image of the caption (ceiling)${withReal.length === 0 ? ": none embedded (--limit)" : ""}`, n: withReal.length, result: percent(realScore), baseline: percent(1 / 20) });
     results["r-precision"] = { captions: queries.length, pool: pool.length, candidates: 20, generated: generatedScore, realImage: realScore, realImages: withReal.length, chance: 1 / 20, output, steps, guidance, eta };
   });

@@ -27,7 +27,7 @@ const clipPath = fromStart(String(args.values.clip)); // a relative --clip: from
 
 const backend = await chooseBackend(args.backend);
 const clip = await loadTrainedClip(clipPath);
-const preset = PRESETS[String(args.values.preset)];
+const preset = Object.hasOwn(PRESETS, String(args.values.preset)) ? PRESETS[String(args.values.preset)] : undefined;
 if (preset === undefined) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(", ")}, got ${String(args.values.preset)}`);
 const config = validateUNetConfig({ ...preset, clipEmbedDim: clip.config.embedDim });
 if (clip.config.imageResolution !== config.imageSize) throw new Error(`the CLIP sees ${clip.config.imageResolution}px images, the decoder makes ${config.imageSize}px`);

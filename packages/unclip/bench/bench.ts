@@ -32,7 +32,7 @@ const steps = Number(values.steps);
 if (!(Number.isInteger(runs) && runs >= 1 && Number.isInteger(steps) && steps >= 1)) throw new RangeError("--runs and --steps must be positive integers");
 const TARGET_SECONDS = 10;
 const DECODERS = { small: SMALL_DECODER, medium: MEDIUM_DECODER } as const;
-if (!(values.decoder in DECODERS)) throw new RangeError(`--decoder must be small or medium, got ${values.decoder}`);
+if (!Object.hasOwn(DECODERS, values.decoder)) throw new RangeError(`--decoder must be small or medium, got ${values.decoder}`);
 const DECODER = DECODERS[values.decoder as keyof typeof DECODERS];
 
 async function useBackend(name: string): Promise<boolean> {

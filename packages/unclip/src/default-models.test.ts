@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
+import { parseSafetensors } from "@proj/clip";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_MODEL_URLS, loadPipeline } from "./default-models.js";
 import { createPipeline } from "./pipeline.js";
@@ -91,14 +92,12 @@ describe("loadPipeline: a folder, per-model sources, the embedded defaults", { t
   it("the four embedded model files hold F16 weights, 25 MB or less together (issue #8's budget)", () => {
     let total = 0;
     for (const [name, url] of Object.entries(DEFAULT_MODEL_URLS)) {
-      const bytes = readFileSync(url);
+      const bytes = new Uint8Array(readFileSync(url));
       total += bytes.byteLength;
-      const headerLength = Number(bytes.readBigUInt64LE(0));
-      const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8")) as Record<string, { dtype?: string; shape?: number[] }>;
       // Every weight array in F16 (a scalar such as CLIP's logit_scale may stay F32).
-      const arrays = Object.entries(header).filter(([key, t]) => key !== "__metadata__" && (t.shape ?? []).length > 0);
+      const arrays = [...parseSafetensors(bytes).tensors.values()].filter((t) => t.shape.length > 0);
       expect(arrays.length, `${name}'s tensors`).toBeGreaterThan(0);
-      expect(new Set(arrays.map(([, t]) => t.dtype)), `${name}'s weight arrays`).toEqual(new Set(["F16"]));
+      expect(new Set(arrays.map((t) => t.dtype)), `${name}'s weight arrays`).toEqual(new Set(["F16"]));
     }
     expect(total).toBeLessThanOrEqual(25_000_000);
   });

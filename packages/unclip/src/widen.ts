@@ -45,10 +45,7 @@ export function widenUNet(unet: UNet, options: WidenOptions = {}): UNet {
   const noise = options.noise ?? 0.05;
   if (!Number.isInteger(seed)) throw new RangeError(`widenUNet: seed must be an integer, got ${seed}`);
   if (!(Number.isFinite(noise) && noise >= 0)) throw new RangeError(`widenUNet: noise must be a finite number ≥ 0, got ${noise}`);
-  const config = unet.config;
-  if (config.modelChannels % config.groups !== 0) {
-    throw new RangeError(`widenUNet: modelChannels ${config.modelChannels} is not a multiple of groups ${config.groups}`);
-  }
+  const config = unet.config; // valid, so groups divide every GroupNorm's channels, and then their doubles too
   const wide = new UNet(widenedConfig(config));
   const gaussian = normalGenerator(seed);
   const C = config.modelChannels;
@@ -77,10 +74,9 @@ export function widenUNet(unet: UNet, options: WidenOptions = {}): UNet {
         const lead = oldShape.slice(0, inAxis).reduce((a, b) => a * b, 1);
         const inOld = oldShape[inAxis]!;
         const outOld = oldShape[inAxis + 1]!;
-        let w = widened[inAxis + 1] ? duplicate(values, lead * inOld, outOld, 1) : Float32Array.from(values);
+        const w = widened[inAxis + 1] ? duplicate(values, lead * inOld, outOld, 1) : Float32Array.from(values);
         const outNew = widened[inAxis + 1] ? 2 * outOld : outOld;
-        if (widened[inAxis]) w = split(w, lead, inOld, outNew, noise * rms(values), gaussian);
-        out = w;
+        out = widened[inAxis] ? split(w, lead, inOld, outNew, noise * rms(values), gaussian) : w;
       }
       if (/\.qkv\.(weight|bias)$/.test(key)) scaleQueries(out, newShape[newShape.length - 1]! / 3, Math.SQRT1_2);
       tf.tidy(() => target.assign(tf.tensor(out, target.shape, "float32")));
